@@ -1,0 +1,13 @@
+"""The ``neopain`` command line: one sub-command per stage, plus ``demo``."""
+
+from __future__ import annotations
+
+from neopain.cli import data, faces, synth  # noqa: F401  (modules register their commands)
+from neopain.cli.apps import app
+from neopain.config import get_settings
+from neopain.log import setup_logging
+
+
+def main() -> None:
+    setup_logging(get_settings().log_level)
+    app()

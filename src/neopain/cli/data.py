@@ -1,0 +1,3 @@
+"""``neopain data validate|import``."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""``neopain faces extract``."""
+
+from __future__ import annotations

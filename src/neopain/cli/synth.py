@@ -1,0 +1,3 @@
+"""``neopain data synth``."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Datasets: the manifest format, adapters that build one, and the synthetic benchmark."""

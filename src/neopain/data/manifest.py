@@ -1,0 +1,225 @@
+"""The manifest: one row per image, the contract between every stage.
+
+CSV columns (header required, order free; see docs/MANIFEST.md):
+
+* ``path`` (required): image file, relative to the manifest's folder or absolute
+* ``subject`` (required): subject id (a baby), never a name
+* ``dataset``: source dataset (icope, unifesp, synthetic, ...)
+* ``label``: ``pain``, ``no_pain`` or empty (kept in the manifest but outside the binary task)
+* ``stimulus``: stimulus or source class (rest, pain, air, friction, cry, ...)
+* ``sex``: M, F or empty
+* ``box_x, box_y, box_w, box_h``: optional face box in pixels of the image
+* ``nfcs_<action>``: optional 0/1 flag for each NFCS action (see ``neopain.nfcs.ACTIONS``)
+* ``nfcs_score``: optional NFCS total
+* ``source_path``: for face crops, the image they were cut from
+* ``mask_path``: optional NFCS region mask (bit i = region i of ``neopain.nfcs.REGIONS``)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from neopain.nfcs import ACTIONS, LABELS
+
+BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")
+ACTION_COLUMNS = tuple(f"nfcs_{a}" for a in ACTIONS)
+BASE_COLUMNS = ("path", "subject", "dataset", "label", "stimulus", "sex")
+OPTIONAL_COLUMNS = (*BOX_COLUMNS, *ACTION_COLUMNS, "nfcs_score", "source_path", "mask_path")
+COLUMNS = (*BASE_COLUMNS, *OPTIONAL_COLUMNS)
+REQUIRED_COLUMNS = ("path", "subject")
+VALID_LABELS = (*LABELS, "")
+
+
+class ManifestError(ValueError):
+    """A manifest is malformed; the message names the file, row and field."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image of one subject, with whatever is known about it."""
+
+    path: str
+    subject: str
+    dataset: str = ""
+    label: str = ""
+    stimulus: str = ""
+    sex: str = ""
+    box: tuple[float, float, float, float] | None = None
+    actions: dict[str, int] | None = field(default=None, compare=False)
+    nfcs_score: float | None = None
+    source_path: str = ""
+    mask_path: str = ""
+
+    def with_(self, **changes: object) -> Sample:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def is_labelled(self) -> bool:
+        return self.label in LABELS
+
+    @property
+    def target(self) -> int:
+        """Class index in ``neopain.nfcs.LABELS`` (no_pain=0, pain=1)."""
+        return LABELS.index(self.label)
+
+
+def _row_error(file: Path | str, row: int, fieldname: str, message: str) -> ManifestError:
+    return ManifestError(f"{file}: row {row}, field '{fieldname}': {message}")
+
+
+def _parse_float(file: Path | str, row: int, name: str, value: str) -> float | None:
+    if value.strip() == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise _row_error(file, row, name, f"'{value}' is not a number") from None
+
+
+def _parse_box(file: Path | str, row: int, record: dict[str, str]) -> tuple[float, float, float, float] | None:
+    values = [_parse_float(file, row, c, record.get(c, "") or "") for c in BOX_COLUMNS]
+    if all(v is None for v in values):
+        return None
+    if any(v is None for v in values):
+        missing = [c for c, v in zip(BOX_COLUMNS, values) if v is None]
+        raise _row_error(file, row, missing[0], "a face box needs all of box_x, box_y, box_w, box_h")
+    x, y, w, h = (float(v) for v in values)  # type: ignore[arg-type]
+    if w <= 0 or h <= 0:
+        raise _row_error(file, row, "box_w", f"box size must be positive, got {w}x{h}")
+    return (x, y, w, h)
+
+
+def _parse_actions(file: Path | str, row: int, record: dict[str, str]) -> dict[str, int] | None:
+    present = {a: record.get(f"nfcs_{a}", "") or "" for a in ACTIONS}
+    if all(v.strip() == "" for v in present.values()):
+        return None
+    actions: dict[str, int] = {}
+    for action, raw in present.items():
+        if raw.strip() not in ("0", "1"):
+            raise _row_error(file, row, f"nfcs_{action}", f"expected 0 or 1, got '{raw}'")
+        actions[action] = int(raw)
+    return actions
+
+
+def sample_from_record(record: dict[str, str], file: Path | str = "<memory>", row: int = 0) -> Sample:
+    """Build a Sample from one CSV record, raising ManifestError that names file, row and field."""
+    for name in REQUIRED_COLUMNS:
+        if not (record.get(name) or "").strip():
+            raise _row_error(file, row, name, "is empty")
+    label = (record.get("label") or "").strip()
+    if label not in VALID_LABELS:
+        raise _row_error(file, row, "label", f"unknown label '{label}' (expected pain, no_pain or empty)")
+    return Sample(
+        path=record["path"].strip(),
+        subject=record["subject"].strip(),
+        dataset=(record.get("dataset") or "").strip(),
+        label=label,
+        stimulus=(record.get("stimulus") or "").strip(),
+        sex=(record.get("sex") or "").strip(),
+        box=_parse_box(file, row, record),
+        actions=_parse_actions(file, row, record),
+        nfcs_score=_parse_float(file, row, "nfcs_score", record.get("nfcs_score", "") or ""),
+        source_path=(record.get("source_path") or "").strip(),
+        mask_path=(record.get("mask_path") or "").strip(),
+    )
+
+
+def sample_to_record(sample: Sample) -> dict[str, str]:
+    record = {name: "" for name in COLUMNS}
+    record.update(
+        path=sample.path,
+        subject=sample.subject,
+        dataset=sample.dataset,
+        label=sample.label,
+        stimulus=sample.stimulus,
+        sex=sample.sex,
+        source_path=sample.source_path,
+        mask_path=sample.mask_path,
+    )
+    if sample.box is not None:
+        record.update({c: f"{v:g}" for c, v in zip(BOX_COLUMNS, sample.box)})
+    if sample.actions is not None:
+        record.update({f"nfcs_{a}": str(int(sample.actions.get(a, 0))) for a in ACTIONS})
+    if sample.nfcs_score is not None:
+        record["nfcs_score"] = f"{sample.nfcs_score:g}"
+    return record
+
+
+def read_manifest(file: str | Path) -> list[Sample]:
+    """Read and validate a manifest CSV; raises ManifestError naming the file, row and field."""
+    file = Path(file)
+    if not file.is_file():
+        raise ManifestError(f"{file}: manifest not found")
+    with open(file, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise ManifestError(f"{file}: missing column(s) {', '.join(missing)}; header is {header}")
+        # Row numbers count the header as row 1, as a spreadsheet shows them.
+        samples = [sample_from_record(rec, file, i) for i, rec in enumerate(reader, start=2)]
+    _check_duplicates(file, samples)
+    return samples
+
+
+def _check_duplicates(file: Path | str, samples: Sequence[Sample]) -> None:
+    seen: dict[str, int] = {}
+    for i, sample in enumerate(samples, start=2):
+        if sample.path in seen:
+            raise _row_error(file, i, "path", f"duplicate path '{sample.path}' (first at row {seen[sample.path]})")
+        seen[sample.path] = i
+
+
+def write_manifest(samples: Iterable[Sample], file: str | Path) -> Path:
+    """Write atomically (temp file then rename) so a failure never leaves half a manifest."""
+    file = Path(file)
+    samples = list(samples)
+    _check_duplicates(file, samples)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".part", dir=file.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), lineterminator="\n")
+            writer.writeheader()
+            for sample in samples:
+                writer.writerow(sample_to_record(sample))
+        os.replace(tmp, file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return file
+
+
+def resolve_path(manifest_file: str | Path, path: str) -> Path:
+    """An image path from a manifest row, made absolute against the manifest's folder."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else Path(manifest_file).resolve().parent / candidate
+
+
+def manifest_hash(samples: Sequence[Sample]) -> str:
+    """A stable hash of the rows (order-independent), for checkpoints and split reproducibility."""
+    lines = sorted(",".join(sample_to_record(s).values()) for s in samples)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def binary_task(samples: Iterable[Sample]) -> list[Sample]:
+    """Rows that take part in the pain / no-pain task."""
+    return [s for s in samples if s.is_labelled]
+
+
+def summarize(samples: Sequence[Sample]) -> dict[str, object]:
+    """Counts per label, dataset and subject, for summaries and model cards."""
+    by_label: dict[str, int] = {}
+    by_dataset: dict[str, int] = {}
+    subjects: set[str] = set()
+    for sample in samples:
+        by_label[sample.label or "(unlabelled)"] = by_label.get(sample.label or "(unlabelled)", 0) + 1
+        by_dataset[sample.dataset or "(none)"] = by_dataset.get(sample.dataset or "(none)", 0) + 1
+        subjects.add(sample.subject)
+    return {"images": len(samples), "subjects": len(subjects), "labels": by_label, "datasets": by_dataset}

@@ -1,0 +1,82 @@
+"""Reading and writing images: EXIF orientation honoured, errors that name the file, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+# A decompression-bomb guard: 100 megapixels is far above any camera frame we expect.
+MAX_PIXELS = 100_000_000
+
+
+class ImageError(ValueError):
+    """An image could not be read or written; the message names the file."""
+
+
+def is_image_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _to_bgr(image: Image.Image) -> np.ndarray:
+    image = ImageOps.exif_transpose(image)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image as a BGR uint8 array (H, W, 3), rotated as its EXIF orientation says."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageError(f"{path}: {image.width}x{image.height} exceeds {MAX_PIXELS} pixels")
+            image.load()
+            return _to_bgr(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(f"{path}: cannot decode image ({exc})") from exc
+
+
+def decode_image(data: bytes, name: str = "<upload>") -> np.ndarray:
+    """Decode image bytes (an upload, a frame) as BGR uint8, honouring EXIF orientation."""
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageError(f"{name}: {image.width}x{image.height} exceeds {MAX_PIXELS} pixels")
+            image.load()
+            return _to_bgr(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(f"{name}: cannot decode image ({exc})") from exc
+
+
+def write_image(path: str | Path, image: np.ndarray, params: list[int] | None = None) -> Path:
+    """Encode by suffix and write atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    ok, buffer = cv2.imencode(path.suffix or ".png", image, params or [])
+    if not ok:
+        raise ImageError(f"{path}: cannot encode image of shape {image.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buffer.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
