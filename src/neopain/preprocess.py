@@ -1,0 +1,165 @@
+"""The one preprocessing contract between training, export and serving (numpy + OpenCV, no torch).
+
+A ``ModelConfig`` travels inside every checkpoint (and, later, every ONNX file). ``preprocess_batch``
+turns BGR uint8 face crops into the float32 NCHW tensor the classifier expects; the training code's
+torch path (``neopain.models.normalize``) must give the same numbers, and a test checks it does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from neopain.nfcs import LABELS
+
+CHANNEL_ORDERS = ("RGB", "BGR")
+
+# VGG-Face (Parkhi et al.) mean in BGR order, 0-255 units; no std scaling.
+VGGFACE_MEAN_BGR = (93.5940, 104.7624, 129.1863)
+# torchvision's ImageNet statistics, RGB order, expressed in 0-255 units.
+IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
+IMAGENET_STD_RGB = (58.395, 57.12, 57.375)
+
+
+class ConfigError(ValueError):
+    """A model configuration is inconsistent or cannot be read."""
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The classifier head: one hidden Linear+ReLU+Dropout per entry of ``units``, then a 2-way output."""
+
+    units: tuple[int, ...] = (512, 512)
+    dropout: float = 0.5
+    l1: float = 5e-4  # L1 penalty on the head's Linear weights (the paper's Keras kernel regulariser)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", tuple(int(u) for u in self.units))
+        if any(u <= 0 for u in self.units):
+            raise ConfigError(f"head units must be positive, got {self.units}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"head dropout must be in [0, 1), got {self.dropout}")
+        if self.l1 < 0:
+            raise ConfigError(f"head l1 must be >= 0, got {self.l1}")
+
+    @property
+    def layers(self) -> int:
+        return len(self.units)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything a later stage needs to feed the model and read its output."""
+
+    name: str
+    input_size: int
+    channel_order: str = "RGB"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # 0-255 units, in ``channel_order``
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)  # 0-255 units, in ``channel_order``
+    labels: tuple[str, ...] = LABELS
+    head: HeadConfig = field(default_factory=HeadConfig)
+    weights: str = "none"  # where the backbone weights came from (file name, torchvision enum, none)
+    licence: str = ""
+    finetune_stages: tuple[str, ...] = ()
+    from_scratch: bool = False  # True: the backbone trains in phase 1 too (no pretrained features)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        object.__setattr__(self, "labels", tuple(self.labels))
+        object.__setattr__(self, "finetune_stages", tuple(self.finetune_stages))
+        if isinstance(self.head, Mapping):
+            object.__setattr__(self, "head", HeadConfig(**self.head))
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise ConfigError(f"channel_order must be one of {CHANNEL_ORDERS}, got '{self.channel_order}'")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ConfigError(f"mean and std need 3 values, got {self.mean} and {self.std}")
+        if any(s <= 0 for s in self.std):
+            raise ConfigError(f"std values must be positive, got {self.std}")
+        if self.input_size < 16:
+            raise ConfigError(f"input_size must be >= 16, got {self.input_size}")
+        if len(self.labels) != 2 or len(set(self.labels)) != 2:
+            raise ConfigError(f"labels must be two distinct names, got {self.labels}")
+
+    def with_(self, **changes: Any) -> ModelConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        # JSON has no tuples; lists read back into tuples in from_dict.
+        data["head"]["units"] = list(self.head.units)
+        for key in ("mean", "std", "labels", "finetune_stages"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model config field(s): {', '.join(unknown)}")
+        if "name" not in data or "input_size" not in data:
+            raise ConfigError("a model config needs at least 'name' and 'input_size'")
+        values = dict(data)
+        if "head" in values and not isinstance(values["head"], HeadConfig):
+            values["head"] = HeadConfig(**values["head"])
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"model config is not valid JSON ({exc})") from exc
+        return cls.from_dict(data)
+
+
+def resize_face(image_bgr: np.ndarray, size: int) -> np.ndarray:
+    """Resize a BGR uint8 crop to ``size`` x ``size`` (area filter when shrinking, bilinear when growing)."""
+    if image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
+        raise ValueError(f"expected an H x W x 3 image, got shape {image_bgr.shape}")
+    h, w = image_bgr.shape[:2]
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(image_bgr)
+    shrinking = h > size or w > size
+    interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image_bgr, (size, size), interpolation=interp)
+
+
+def _as_image_list(images: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+    if isinstance(images, np.ndarray):
+        if images.ndim == 3:
+            raise ValueError("preprocess_batch takes a list of images or an N x H x W x 3 array, not one image")
+        if images.ndim != 4:
+            raise ValueError(f"expected N x H x W x 3, got shape {images.shape}")
+        return list(images)
+    return list(images)
+
+
+def normalize_nhwc(batch_bgr: np.ndarray, cfg: ModelConfig) -> np.ndarray:
+    """BGR N x H x W x 3 (uint8 or float, 0-255) -> float32 NCHW in the model's channel order, mean/std."""
+    x = batch_bgr.astype(np.float32)
+    if cfg.channel_order == "RGB":
+        x = x[..., ::-1]
+    x = (x - np.asarray(cfg.mean, np.float32)) / np.asarray(cfg.std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def preprocess_batch(images_bgr_uint8: Sequence[np.ndarray] | np.ndarray, cfg: ModelConfig) -> np.ndarray:
+    """BGR uint8 face crops (a list or N x H x W x 3) -> float32 N x 3 x S x S ready for the classifier."""
+    images = _as_image_list(images_bgr_uint8)
+    if not images:
+        return np.zeros((0, 3, cfg.input_size, cfg.input_size), np.float32)
+    for i, image in enumerate(images):
+        if image.dtype != np.uint8:
+            raise ValueError(f"image {i}: expected uint8, got {image.dtype}")
+    batch = np.stack([resize_face(image, cfg.input_size) for image in images])
+    return normalize_nhwc(batch, cfg)

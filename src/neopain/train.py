@@ -1,0 +1,313 @@
+"""Two-phase transfer learning, as the paper (section II-B3).
+
+Phase 1: backbone frozen, head trained with RMSprop at 1e-4, batch 16, cross-entropy + L1 (5e-4) on the
+head. When the validation loss has not improved for ``patience`` (5) epochs, phase 2 unfreezes the
+model's fine-tuning stages (VGG conv groups 4 and 5) at 1e-6, and training stops at the next plateau or
+at ``epochs``. Validation is carved from the training samples only, grouped by subject.
+
+Out dir: ``last.pt`` (resume), ``best.pt`` (lowest validation loss), ``history.jsonl``/``.csv``,
+``curves.png``, ``model_config.json``, ``split.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neopain.augment import AUGMENT_MODES, Augmenter, offline_copies
+from neopain.data.manifest import Sample, manifest_hash
+from neopain.models import PainNet, create_model
+from neopain.nfcs import LABELS
+from neopain.preprocess import HeadConfig, ModelConfig
+from neopain.train_data import FaceSet, check_task, load_faces, split_train_val
+from neopain.train_io import (
+    CheckpointError,
+    check_labels,
+    load_checkpoint,
+    model_from_config,
+    plot_curves,
+    read_checkpoint,
+    save_checkpoint,
+    write_history,
+    write_text,
+)
+from neopain.train_loop import Runtime, evaluate, make_optimizer, make_runtime, train_epoch
+
+__all__ = ["TrainConfig", "TrainResult", "train", "load_checkpoint", "CheckpointError"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100  # the most epochs over both phases
+    batch_size: int = 16
+    lr_head: float = 1e-4
+    lr_finetune: float = 1e-6
+    patience: int = 5
+    min_delta: float = 0.0
+    val_fraction: float = 0.2
+    augment: str = "offline"  # offline (20 fixed copies per face) | online (fresh each epoch) | none
+    copies: int = 20
+    seed: int = 0
+    device: str = "auto"
+    deterministic: bool = False
+    amp: bool = True  # bf16 autocast, CUDA only
+    input_size: int | None = None
+    pretrained: bool = True
+    weights_path: str | None = None
+    head: HeadConfig | None = None
+    final: bool = False  # train on every sample, no validation; plateaus are judged on the training loss
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.augment not in AUGMENT_MODES:
+            raise ValueError(f"augment must be one of {AUGMENT_MODES}, got '{self.augment}'")
+        if self.epochs < 1 or self.batch_size < 2 or self.patience < 1:
+            raise ValueError("epochs >= 1, batch_size >= 2 and patience >= 1 are required")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["head"] = asdict(self.head) if self.head else None
+        return data
+
+
+@dataclass
+class TrainResult:
+    model: PainNet  # best weights (lowest monitored loss), eval mode, on CPU
+    config: ModelConfig
+    checkpoint: Path  # best.pt
+    last_checkpoint: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+    train_indices: list[int]
+    val_indices: list[int]
+    stop_reason: str
+
+
+@dataclass
+class _State:
+    """What changes from epoch to epoch and must survive a resume."""
+
+    epoch: int = 0  # epochs completed
+    phase: int = 1
+    best_loss: float = float("inf")
+    best_epoch: int = 0
+    since_best: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _build_model(model_name: str, config: TrainConfig) -> PainNet:
+    torch.manual_seed(config.seed)  # the head's initial weights come from the seed
+    return create_model(
+        model_name,
+        pretrained=config.pretrained,
+        input_size=config.input_size,
+        head=config.head,
+        weights_path=config.weights_path,
+    )
+
+
+def _set_phase(model: PainNet, phase: int) -> None:
+    if phase == 1:
+        model.freeze_backbone()
+    else:
+        model.unfreeze_finetune_stages()
+
+
+def _make_checkpoint(model: PainNet, optimizer: torch.optim.Optimizer, state: _State, extra: dict[str, Any]) -> dict:
+    return {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": model.cfg.to_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": state.epoch,
+        "phase": state.phase,
+        "history": list(state.history),
+        "best_loss": state.best_loss,
+        "best_epoch": state.best_epoch,
+        "since_best": state.since_best,
+        **extra,
+    }
+
+
+def _rng_states(shuffle: torch.Generator, augmenter: Augmenter | None) -> dict[str, Any]:
+    states: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    if augmenter is not None:
+        states["augmenter"] = augmenter.state_dict()
+    return states
+
+
+def _restore(
+    ckpt: dict[str, Any], model: PainNet, shuffle: torch.Generator, augmenter: Augmenter | None
+) -> _State:
+    model.load_state_dict(ckpt["model"])
+    rng = ckpt["rng"]
+    torch.set_rng_state(rng["torch"])
+    shuffle.set_state(rng["shuffle"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    if augmenter is not None and "augmenter" in rng:
+        augmenter.load_state_dict(rng["augmenter"])
+    return _State(ckpt["epoch"], ckpt["phase"], ckpt["best_loss"], ckpt["best_epoch"], ckpt["since_best"],
+                  list(ckpt["history"]))
+
+
+def _check_resume(ckpt: dict[str, Any], last: Path, model_name: str, mhash: str, config: TrainConfig) -> ModelConfig:
+    cfg = ModelConfig.from_dict(ckpt["config"])
+    check_labels(cfg, LABELS, str(last))
+    if cfg.name != model_name:
+        raise CheckpointError(f"{last}: was training '{cfg.name}', not '{model_name}'")
+    if ckpt["manifest_hash"] != mhash:
+        raise CheckpointError(f"{last}: trained on other rows (manifest hash {ckpt['manifest_hash']}, now {mhash})")
+    if ckpt["seed"] != config.seed:
+        raise CheckpointError(f"{last}: seed {ckpt['seed']} differs from --seed {config.seed}")
+    return cfg
+
+
+def _training_set(faces: FaceSet, config: TrainConfig) -> tuple[FaceSet, Augmenter | None]:
+    """Offline: the fixed augmented copies; online: the faces plus a live augmenter; none: the faces."""
+    if config.augment == "offline":
+        images, source = offline_copies(faces.images, config.copies, seed=config.seed + 2)
+        subjects = [faces.subjects[i] for i in source.tolist()]
+        return FaceSet(images, faces.targets[source], subjects), None
+    if config.augment == "online":
+        return faces, Augmenter(seed=config.seed + 2)
+    return faces, None
+
+
+def _split(samples: Sequence[Sample], config: TrainConfig) -> tuple[list[int], list[int]]:
+    if config.final:
+        return list(range(len(samples))), []
+    return split_train_val(samples, config.val_fraction, config.seed)
+
+
+def _advance(state: _State, monitored: float, config: TrainConfig) -> str | None:
+    """Update plateau bookkeeping; returns 'phase2', 'stop' or None."""
+    if monitored < state.best_loss - config.min_delta:
+        state.best_loss, state.best_epoch, state.since_best = monitored, state.epoch, 0
+        return None
+    state.since_best += 1
+    if state.since_best < config.patience:
+        return None
+    return "phase2" if state.phase == 1 else "stop"
+
+
+def train(
+    samples: Sequence[Sample],
+    manifest_file: str | Path,
+    model_name: str,
+    out_dir: str | Path,
+    config: TrainConfig = TrainConfig(),
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train ``model_name`` on ``samples`` (faces; paths relative to ``manifest_file``) into ``out_dir``."""
+    samples = list(samples)
+    check_task(samples)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    last, best = out_dir / "last.pt", out_dir / "best.pt"
+    runtime = make_runtime(config.device, config.amp, config.deterministic)
+    mhash = manifest_hash(samples)
+    resume_ckpt = read_checkpoint(last) if config.resume and last.is_file() else None
+    if resume_ckpt is not None:
+        model = model_from_config(_check_resume(resume_ckpt, last, model_name, mhash, config))
+    else:
+        model = _build_model(model_name, config)
+    train_idx, val_idx = _split(samples, config)
+    faces = load_faces(samples, manifest_file, model.cfg.input_size, runtime.device)
+    train_faces, val_faces = faces.subset(train_idx), faces.subset(val_idx) if val_idx else None
+    train_set, augmenter = _training_set(train_faces, config)
+    shuffle = torch.Generator().manual_seed(config.seed + 1)
+    state = _State()
+    if resume_ckpt is not None:
+        state = _restore(resume_ckpt, model, shuffle, augmenter)
+        log.info("resuming %s at epoch %d (phase %d)", last, state.epoch + 1, state.phase)
+    _write_run_info(out_dir, model.cfg, config, samples, train_idx, val_idx, mhash)
+    stop_reason = _run_epochs(model, runtime, train_set, val_faces, augmenter, shuffle, state, config,
+                              resume_ckpt, out_dir, on_epoch, extra={"manifest_hash": mhash, "seed": config.seed,
+                                                                     "train_config": config.to_dict()})
+    plot_curves(out_dir, state.history)
+    best_model, cfg, _ = load_checkpoint(best if best.is_file() else last)
+    return TrainResult(best_model, cfg, best if best.is_file() else last, last, state.history,
+                       state.best_epoch, train_idx, val_idx, stop_reason)
+
+
+def _run_epochs(
+    model: PainNet,
+    runtime: Runtime,
+    train_set: FaceSet,
+    val_faces: FaceSet | None,
+    augmenter: Augmenter | None,
+    shuffle: torch.Generator,
+    state: _State,
+    config: TrainConfig,
+    resume_ckpt: dict[str, Any] | None,
+    out_dir: Path,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+    extra: dict[str, Any],
+) -> str:
+    model = runtime.prepare_model(model)
+    _set_phase(model, state.phase)
+    lr = config.lr_head if state.phase == 1 else config.lr_finetune
+    optimizer = make_optimizer(model, lr)
+    if resume_ckpt is not None:
+        optimizer.load_state_dict(resume_ckpt["optimizer"])
+    if state.phase == 2 and state.since_best >= config.patience:
+        return "plateau in phase 2"  # a finished run resumed: nothing left to do
+    while state.epoch < config.epochs:
+        stats = train_epoch(model, train_set, optimizer, runtime, config.batch_size, shuffle, augmenter)
+        state.epoch += 1
+        record: dict[str, Any] = {
+            "epoch": state.epoch, "phase": state.phase, "lr": lr,
+            "train_loss": stats.loss, "train_acc": stats.accuracy, "train_images": stats.images,
+            "seconds": round(stats.seconds, 3), "images_per_s": round(stats.images / max(stats.seconds, 1e-9), 1),
+        }
+        if val_faces is not None:
+            ev = evaluate(model, val_faces, runtime, batch_size=max(64, config.batch_size))
+            record.update(val_loss=ev.loss, val_ce=ev.cross_entropy, val_acc=ev.accuracy)
+        monitored = record.get("val_loss", stats.loss)
+        event = _advance(state, monitored, config)
+        record["improved"] = state.since_best == 0
+        state.history.append(record)
+        if event == "phase2":
+            # Switch before saving, so a resumed run starts phase 2 exactly where this one would have.
+            log.info("epoch %d: no improvement for %d epochs, fine-tuning %s", state.epoch, config.patience,
+                     ", ".join(model.cfg.finetune_stages))
+            state.phase, state.since_best, lr = 2, 0, config.lr_finetune
+            _set_phase(model, 2)
+            optimizer = make_optimizer(model, lr)
+        ckpt = _make_checkpoint(model, optimizer, state, {**extra, "rng": _rng_states(shuffle, augmenter)})
+        if record["improved"]:
+            save_checkpoint(out_dir / "best.pt", ckpt)
+        save_checkpoint(out_dir / "last.pt", ckpt)
+        write_history(out_dir, state.history)
+        if on_epoch is not None:
+            on_epoch(record)
+        if event == "stop":
+            return "plateau in phase 2"
+    return "max epochs"
+
+
+def _write_run_info(
+    out_dir: Path, cfg: ModelConfig, config: TrainConfig, samples: Sequence[Sample],
+    train_idx: Sequence[int], val_idx: Sequence[int], mhash: str,
+) -> None:
+    write_text(out_dir / "model_config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
+    split = {
+        "manifest_hash": mhash,
+        "seed": config.seed,
+        "train_subjects": sorted({samples[i].subject for i in train_idx}),
+        "val_subjects": sorted({samples[i].subject for i in val_idx}),
+        "train_paths": [samples[i].path for i in train_idx],
+        "val_paths": [samples[i].path for i in val_idx],
+        "train_config": config.to_dict(),
+    }
+    write_text(out_dir / "split.json", json.dumps(split, indent=2) + "\n")

@@ -1,0 +1,105 @@
+"""Training data: checks on the task, the subject-grouped validation split, faces held as one tensor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neopain.data.manifest import Sample, resolve_path
+from neopain.imageio import ImageError, read_image
+from neopain.nfcs import LABELS
+from neopain.preprocess import resize_face
+
+
+class TrainDataError(ValueError):
+    """The training data cannot support the task (empty class, one subject, missing faces, ...)."""
+
+
+@dataclass
+class FaceSet:
+    """Decoded faces as one uint8 N x 3 x S x S BGR tensor, with targets, on one device."""
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    subjects: list[str]
+
+    def __len__(self) -> int:
+        return int(self.targets.shape[0])
+
+    def subset(self, indices: Sequence[int]) -> FaceSet:
+        idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.images.device)
+        return FaceSet(self.images[idx], self.targets[idx], [self.subjects[i] for i in indices])
+
+
+def check_task(samples: Sequence[Sample], what: str = "training set") -> None:
+    """Both classes present, at least two subjects, every row labelled."""
+    unlabelled = [s.path for s in samples if not s.is_labelled]
+    if unlabelled:
+        raise TrainDataError(
+            f"{what}: {len(unlabelled)} row(s) have no pain/no_pain label (e.g. {unlabelled[0]}); "
+            "pass the rows of neopain.data.manifest.binary_task()"
+        )
+    counts = {label: sum(s.label == label for s in samples) for label in LABELS}
+    empty = [label for label, count in counts.items() if count == 0]
+    if empty:
+        raise TrainDataError(f"{what}: class {', '.join(empty)} has no images (counts: {counts})")
+    subjects = {s.subject for s in samples}
+    if len(subjects) < 2:
+        raise TrainDataError(
+            f"{what}: all {len(samples)} images come from one subject ({next(iter(subjects))}); "
+            "a subject-grouped validation split needs at least two"
+        )
+
+
+def split_train_val(
+    samples: Sequence[Sample], val_fraction: float, seed: int, attempts: int = 50
+) -> tuple[list[int], list[int]]:
+    """Indices (train, val), grouped by subject: no subject in both; both classes in the training part."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    groups = [s.subject for s in samples]
+    labels = np.array([s.target for s in samples])
+    splitter = GroupShuffleSplit(n_splits=attempts, test_size=val_fraction, random_state=seed)
+    for train_idx, val_idx in splitter.split(np.zeros(len(samples)), labels, groups):
+        # A draw where one class is absent from training cannot train; take the next seeded draw.
+        if len(set(labels[train_idx])) == 2 and len(val_idx) > 0:
+            assert not {groups[i] for i in train_idx} & {groups[i] for i in val_idx}
+            return sorted(train_idx.tolist()), sorted(val_idx.tolist())
+    raise TrainDataError(
+        f"no subject-grouped split of {len(set(groups))} subjects leaves both classes in training "
+        f"(val_fraction={val_fraction}); add subjects or lower the validation fraction"
+    )
+
+
+def face_files(samples: Sequence[Sample], manifest_file: str | Path) -> list[Path]:
+    """Absolute face paths; raises naming the missing ones (all of them, up to ten)."""
+    files = [resolve_path(manifest_file, s.path) for s in samples]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise TrainDataError(
+            f"{manifest_file}: {len(missing)} face file(s) missing (run `neopain faces` first?): {shown}"
+        )
+    return files
+
+
+def load_faces(
+    samples: Sequence[Sample], manifest_file: str | Path, size: int, device: torch.device | str = "cpu"
+) -> FaceSet:
+    """Read, resize (``preprocess.resize_face``, as serving does) and stack the faces on ``device``."""
+    files = face_files(samples, manifest_file)
+    images = np.empty((len(files), size, size, 3), np.uint8)
+    for i, file in enumerate(files):
+        try:
+            images[i] = resize_face(read_image(file), size)
+        except ImageError as exc:
+            raise TrainDataError(f"{manifest_file}: row for {samples[i].path}: {exc}") from exc
+    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
+    targets = torch.tensor([s.target for s in samples], dtype=torch.long, device=device)
+    return FaceSet(tensor, targets, [s.subject for s in samples])

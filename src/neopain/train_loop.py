@@ -1,0 +1,162 @@
+"""One training epoch and one evaluation pass, fed from a device-resident face tensor (no loader)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from neopain.augment import Augmenter
+from neopain.models import PainNet, normalize_bgr
+from neopain.train_data import FaceSet
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how the arithmetic runs: CUDA gets bf16 autocast and channels_last, CPU plain float32."""
+
+    device: torch.device
+    amp: bool
+    channels_last: bool
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def prepare_model(self, model: PainNet) -> PainNet:
+        model = model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device '{name}' asked for but CUDA is not available")
+    return device
+
+
+def make_runtime(device_name: str = "auto", amp: bool = True, deterministic: bool = False) -> Runtime:
+    device = pick_device(device_name)
+    cuda = device.type == "cuda"
+    set_determinism(deterministic, cuda)
+    return Runtime(device=device, amp=amp and cuda, channels_last=cuda)
+
+
+def set_determinism(deterministic: bool, cuda: bool) -> None:
+    """Deterministic kernels when asked (slower); otherwise let cuDNN pick the fastest ones."""
+    if deterministic:
+        # cuBLAS needs this set before its first use to be reproducible.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if cuda:
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cudnn.deterministic = deterministic
+        torch.backends.cuda.matmul.allow_tf32 = not deterministic
+        torch.backends.cudnn.allow_tf32 = not deterministic
+
+
+def make_optimizer(model: PainNet, lr: float) -> torch.optim.Optimizer:
+    """RMSprop over the trainable parameters, with Keras' defaults (rho 0.9, epsilon 1e-7) as the paper."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
+
+
+def batch_starts(n: int, batch_size: int) -> list[int]:
+    """Batch start offsets; a last batch of one image is dropped (BatchNorm cannot train on it)."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < 2:
+        starts.pop()
+    return starts
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    accuracy: float
+    images: int
+    seconds: float
+
+
+def train_epoch(
+    model: PainNet,
+    data: FaceSet,
+    optimizer: torch.optim.Optimizer,
+    runtime: Runtime,
+    batch_size: int,
+    shuffle: torch.Generator,
+    augmenter: Augmenter | None = None,
+) -> EpochStats:
+    """One pass over ``data`` in a seeded random order; loss = cross-entropy + the head's L1 penalty."""
+    started = time.perf_counter()
+    model.train()
+    n = len(data)
+    order = torch.randperm(n, generator=shuffle).to(runtime.device, non_blocking=True)
+    # Sums stay on the device: no host sync inside the loop.
+    loss_sum = torch.zeros((), device=runtime.device)
+    correct = torch.zeros((), device=runtime.device, dtype=torch.long)
+    seen = 0
+    for start in batch_starts(n, batch_size):
+        idx = order[start : start + batch_size]
+        x, y = data.images[idx], data.targets[idx]
+        x = augmenter(x) if augmenter is not None else x
+        x = runtime.prepare_input(normalize_bgr(x, model.cfg))
+        with runtime.autocast():
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y) + model.head_l1_penalty()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * y.shape[0]
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += int(y.shape[0])
+    if runtime.device.type == "cuda":
+        torch.cuda.synchronize(runtime.device)
+    seconds = time.perf_counter() - started
+    return EpochStats(loss_sum.item() / max(seen, 1), correct.item() / max(seen, 1), seen, seconds)
+
+
+@dataclass
+class EvalStats:
+    loss: float  # cross-entropy + L1, as Keras reports val_loss
+    cross_entropy: float
+    accuracy: float
+
+
+@torch.no_grad()
+def evaluate(model: PainNet, data: FaceSet, runtime: Runtime, batch_size: int = 64) -> EvalStats:
+    model.eval()
+    ce_sum = torch.zeros((), device=runtime.device)
+    correct = torch.zeros((), device=runtime.device, dtype=torch.long)
+    for start in range(0, len(data), batch_size):
+        x = data.images[start : start + batch_size]
+        y = data.targets[start : start + batch_size]
+        with runtime.autocast():
+            logits = model(runtime.prepare_input(normalize_bgr(x, model.cfg)))
+        ce_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    n = max(len(data), 1)
+    ce = ce_sum.item() / n
+    return EvalStats(ce + float(model.head_l1_penalty()), ce, correct.item() / n)
+
+
+@torch.no_grad()
+def predict_proba(model: PainNet, images_bgr: torch.Tensor, runtime: Runtime, batch_size: int = 64) -> torch.Tensor:
+    """Softmax probabilities (N x 2, CPU float32) for uint8 BGR N x 3 x S x S faces."""
+    model.eval()
+    out = []
+    for start in range(0, images_bgr.shape[0], batch_size):
+        x = images_bgr[start : start + batch_size].to(runtime.device)
+        with runtime.autocast():
+            logits = model(runtime.prepare_input(normalize_bgr(x, model.cfg)))
+        out.append(torch.softmax(logits.float(), 1).cpu())
+    return torch.cat(out) if out else torch.zeros((0, 2))
