@@ -15,7 +15,15 @@ from typer.testing import CliRunner
 
 from neopain.cli import app
 from neopain.faces import Face, create_detector
-from neopain.faces.priors import MIN_SIZES, STEPS, decode_boxes, decode_landmarks, make_priors, nms, preprocess
+from neopain.faces.priors import (
+    MIN_SIZES,
+    STEPS,
+    decode_boxes,
+    decode_landmarks,
+    make_priors,
+    nms,
+    preprocess,
+)
 
 # The astronaut's face (hairline to chin, cheek to cheek), checked by eye on a 10-pixel grid drawn over
 # skimage.data.astronaut() and on the detections drawn next to it.
@@ -34,7 +42,9 @@ def detectors() -> dict[str, object]:
 
 def _inside(points: np.ndarray, box: tuple[float, float, float, float]) -> bool:
     x, y, w, h = box
-    return bool(np.all((points[:, 0] >= x) & (points[:, 0] <= x + w) & (points[:, 1] >= y) & (points[:, 1] <= y + h)))
+    return bool(
+        np.all((points[:, 0] >= x) & (points[:, 0] <= x + w) & (points[:, 1] >= y) & (points[:, 1] <= y + h))
+    )
 
 
 @pytest.mark.parametrize("name", ["yunet", "retinaface", "retinaface-onnx"])
@@ -53,7 +63,9 @@ def test_detector_finds_the_astronaut(name: str, detectors: dict, astronaut: np.
 
 
 @pytest.mark.parametrize("name", ["yunet", "retinaface-onnx"])
-def test_large_images_are_shrunk_and_boxes_scaled_back(name: str, detectors: dict, astronaut: np.ndarray) -> None:
+def test_large_images_are_shrunk_and_boxes_scaled_back(
+    name: str, detectors: dict, astronaut: np.ndarray
+) -> None:
     big = cv2.resize(astronaut, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_CUBIC)  # 1280 > max_side 640
     face = detectors[name].detect(big)[0]
     assert face.iou(tuple(v * 2.5 for v in REFERENCE_BOX)) >= 0.5
@@ -87,9 +99,16 @@ def test_priors_follow_the_original_layout() -> None:
     # Second cell moves along x first (row-major over the feature map).
     np.testing.assert_allclose(priors[2, :2], [12 / width, 4 / height], rtol=1e-6)
     # Last anchor: stride 32, bottom-right cell, 512 pixels.
-    np.testing.assert_allclose(priors[-1], [(ceil(width / 32) - 0.5) * 32 / width,
-                                            (ceil(height / 32) - 0.5) * 32 / height, 512 / width, 512 / height],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        priors[-1],
+        [
+            (ceil(width / 32) - 0.5) * 32 / width,
+            (ceil(height / 32) - 0.5) * 32 / height,
+            512 / width,
+            512 / height,
+        ],
+        rtol=1e-6,
+    )
 
 
 def test_decoding_with_zero_offsets_gives_the_priors() -> None:
@@ -139,7 +158,11 @@ def test_cli_exports_retinaface_with_dynamic_size(tmp_path, astronaut: np.ndarra
     for height, width in ((96, 160), (131, 77)):
         loc, conf, landms = session.run(None, {"image": preprocess(astronaut[:height, :width])})
         anchors = len(make_priors(height, width))
-        assert loc.shape == (1, anchors, 4) and conf.shape == (1, anchors, 2) and landms.shape == (1, anchors, 10)
+        assert (
+            loc.shape == (1, anchors, 4)
+            and conf.shape == (1, anchors, 2)
+            and landms.shape == (1, anchors, 10)
+        )
         np.testing.assert_allclose(conf.sum(-1), 1.0, atol=1e-5)
     assert not list(tmp_path.glob("*.part"))
 

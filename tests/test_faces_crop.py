@@ -98,7 +98,7 @@ def test_mask_follows_the_image_with_nearest_neighbour() -> None:
     mask = np.zeros(image.shape[:2], np.uint8)
     mask[:120] = 1  # upper half: region bit 0
     mask[150:200, 80:160] = 8  # mouth area: region bit 3
-    crop, affine = crop_face(image, face, size=128, margin=0.6, align=True)
+    _, affine = crop_face(image, face, size=128, margin=0.6, align=True)
     cropped = crop_mask(mask, affine, 128)
     assert cropped.shape == (128, 128) and cropped.dtype == np.uint8
     assert set(np.unique(cropped)) <= {0, 1, 8}
@@ -107,7 +107,9 @@ def test_mask_follows_the_image_with_nearest_neighbour() -> None:
     np.testing.assert_array_equal(cropped == 8, expected == 255)
     # The square reaches beyond the image: outside there is no region (zero), never a replicated label.
     inside = crop_mask(np.ones_like(mask), affine, 128)
-    source = transform_points(cv2.invertAffineTransform(affine), np.indices((128, 128))[::-1].reshape(2, -1).T)
+    source = transform_points(
+        cv2.invertAffineTransform(affine), np.indices((128, 128))[::-1].reshape(2, -1).T
+    )
     far_out = ((source < -1) | (source > 240)).any(axis=1).reshape(128, 128)
     far_in = ((source > 1) & (source < 238)).all(axis=1).reshape(128, 128)
     assert far_out.any() and far_in.any()
@@ -119,8 +121,9 @@ def test_large_downscale_does_not_alias() -> None:
     image = np.dstack([checkerboard] * 3)
     crop, affine = crop_face(image, Face(100, 100, 1000, 1000, score=1.0), size=64, margin=0.0)
     assert abs(float(crop.mean()) - 127.5) < 3 and float(crop.std()) < 10
-    np.testing.assert_allclose(transform_points(affine, [[100, 100]])[0], [-0.5 + 64 / 2000, -0.5 + 64 / 2000],
-                               atol=0.05)
+    np.testing.assert_allclose(
+        transform_points(affine, [[100, 100]])[0], [-0.5 + 64 / 2000, -0.5 + 64 / 2000], atol=0.05
+    )
 
 
 def test_crop_settings_validate_and_key() -> None:

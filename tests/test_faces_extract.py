@@ -53,8 +53,10 @@ def photo_manifest(tmp_path: Path) -> Path:
     cv2.imwrite(str(folder / "blank.png"), np.full((200, 300, 3), 128, np.uint8))
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     _save_rotated_with_exif(folder / "exif.jpg")
-    rows = [Sample(path=f"img/{name}", subject=f"s{i}", label="pain")
-            for i, name in enumerate(["astro.jpg", "two.png", "blank.png", "corrupt.jpg", "exif.jpg"])]
+    rows = [
+        Sample(path=f"img/{name}", subject=f"s{i}", label="pain")
+        for i, name in enumerate(["astro.jpg", "two.png", "blank.png", "corrupt.jpg", "exif.jpg"])
+    ]
     return write_manifest(rows, tmp_path / "data" / "manifest.csv")
 
 
@@ -88,7 +90,10 @@ def test_extract_writes_crops_manifest_and_reasons(photo_manifest: Path, tmp_pat
 
     missed = {row["path"]: row["reason"] for row in _read_csv(out / "missed.csv")}
     assert missed["img/blank.png"] == NO_FACE
-    assert missed["img/corrupt.jpg"].startswith("unreadable image:") and "corrupt.jpg" in missed["img/corrupt.jpg"]
+    assert (
+        missed["img/corrupt.jpg"].startswith("unreadable image:")
+        and "corrupt.jpg" in missed["img/corrupt.jpg"]
+    )
     assert _read_csv(out / "several.csv") == [{"path": "img/two.png", "faces": "2"}]
 
     rows = {Path(s.source_path).name: s for s in read_manifest(out / "faces.csv")}
@@ -96,7 +101,9 @@ def test_extract_writes_crops_manifest_and_reasons(photo_manifest: Path, tmp_pat
     for name, sample in rows.items():
         crop = read_image(resolve_path(out / "faces.csv", sample.path))
         assert crop.shape == (224, 224, 3)
-        assert resolve_path(out / "faces.csv", sample.source_path).resolve() == (photo_manifest.parent / "img" / name)
+        assert resolve_path(out / "faces.csv", sample.source_path).resolve() == (
+            photo_manifest.parent / "img" / name
+        )
         assert sample.label == "pain" and sample.subject.startswith("s")
     assert Face(*rows["astro.jpg"].box, score=1).iou(REFERENCE_BOX) >= 0.5
     # EXIF honoured: the box is in upright pixels, where the face is.
@@ -122,8 +129,13 @@ def test_second_run_is_served_by_the_cache(photo_manifest: Path, tmp_path: Path)
 
     # Other crop settings are another cache entry: the detector runs again.
     third = CountingDetector("yunet")
-    extract_faces(photo_manifest, tmp_path / "small", detector=third.inner, cache_dir=cache,
-                  settings=CropSettings(size=96))
+    extract_faces(
+        photo_manifest,
+        tmp_path / "small",
+        detector=third.inner,
+        cache_dir=cache,
+        settings=CropSettings(size=96),
+    )
     assert third.calls == 4
     assert read_image(tmp_path / "small" / "crops" / "img" / "astro.png").shape == (96, 96, 3)
     assert not list(cache.rglob("*.part"))
@@ -169,8 +181,16 @@ def _synthetic_rows(folder: Path) -> list[Sample]:
         mask[y + 20 : y + 40, x + 20 : x + 50] = 2
         cv2.imwrite(str(folder / f"f{i}.png"), image)
         cv2.imwrite(str(folder / f"f{i}_mask.png"), mask)
-        rows.append(Sample(path=f"synth/f{i}.png", subject=f"b{i}", dataset="synthetic", label="no_pain",
-                           box=(float(x), float(y), 100.0, 120.0), mask_path=f"synth/f{i}_mask.png"))
+        rows.append(
+            Sample(
+                path=f"synth/f{i}.png",
+                subject=f"b{i}",
+                dataset="synthetic",
+                label="no_pain",
+                box=(float(x), float(y), 100.0, 120.0),
+                mask_path=f"synth/f{i}_mask.png",
+            )
+        )
     return rows
 
 
@@ -180,8 +200,13 @@ def test_box_detector_uses_manifest_boxes_and_crops_masks(tmp_path: Path) -> Non
     cv2.imwrite(str(tmp_path / "synth" / "nobox.png"), np.zeros((50, 50, 3), np.uint8))
     manifest = write_manifest(rows, tmp_path / "manifest.csv")
     out = tmp_path / "faces"
-    summary = extract_faces(manifest, out, detector="box", cache_dir=tmp_path / "cache",
-                            settings=CropSettings(size=128, margin=0.1))
+    summary = extract_faces(
+        manifest,
+        out,
+        detector="box",
+        cache_dir=tmp_path / "cache",
+        settings=CropSettings(size=128, margin=0.1),
+    )
     assert summary.found == 2 and summary.missed == [
         ("synth/nobox.png", "no face box in the manifest row (box_x, box_y, box_w, box_h are empty)")
     ]
@@ -195,13 +220,19 @@ def test_box_detector_uses_manifest_boxes_and_crops_masks(tmp_path: Path) -> Non
         assert (red & (mask == 2)).sum() >= 0.8 * (mask == 2).sum()
 
     moved = [rows[0].with_(box=(1000.0, 1000.0, 10.0, 10.0))]
-    summary = extract_faces(write_manifest(moved, tmp_path / "moved.csv"), tmp_path / "o2", detector="box",
-                            cache_dir=tmp_path / "cache")
+    summary = extract_faces(
+        write_manifest(moved, tmp_path / "moved.csv"),
+        tmp_path / "o2",
+        detector="box",
+        cache_dir=tmp_path / "cache",
+    )
     assert "outside the 320x240 image" in summary.missed[0][1]
 
 
 def test_output_stems_are_unique_and_stay_inside() -> None:
-    rows = [Sample(path=p, subject="s") for p in ("a/x.jpg", "a/x.png", "b/y.jpg", "/abs/z.jpg", "../up/w.jpg")]
+    rows = [
+        Sample(path=p, subject="s") for p in ("a/x.jpg", "a/x.png", "b/y.jpg", "/abs/z.jpg", "../up/w.jpg")
+    ]
     stems = output_stems(rows)
     assert len(set(stems.values())) == len(rows)
     assert str(stems["b/y.jpg"]) == "b/y"
@@ -212,8 +243,22 @@ def test_output_stems_are_unique_and_stay_inside() -> None:
 def test_cli_extract_with_box_detector(tmp_path: Path) -> None:
     manifest = write_manifest(_synthetic_rows(tmp_path / "synth"), tmp_path / "manifest.csv")
     out = tmp_path / "faces"
-    args = ["faces", "extract", str(manifest), "--detector", "box", "--out", str(out), "--size", "64",
-            "--margin", "0.2", "--align", "--cache-dir", str(tmp_path / "cache")]
+    args = [
+        "faces",
+        "extract",
+        str(manifest),
+        "--detector",
+        "box",
+        "--out",
+        str(out),
+        "--size",
+        "64",
+        "--margin",
+        "0.2",
+        "--align",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "found" in result.output and "unaligned" in result.output

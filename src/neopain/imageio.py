@@ -48,6 +48,13 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: cannot decode image ({exc})") from exc
 
 
+def _reason(exc: Exception) -> str:
+    """A stable reason: PIL's own message for an unknown format embeds the buffer's address."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a recognised image format"
+    return str(exc) or type(exc).__name__
+
+
 def decode_image(data: bytes, name: str = "<upload>") -> np.ndarray:
     """Decode image bytes (an upload, a frame) as BGR uint8, honouring EXIF orientation."""
     import io
@@ -61,7 +68,7 @@ def decode_image(data: bytes, name: str = "<upload>") -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, ImageError):
             raise
-        raise ImageError(f"{name}: cannot decode image ({exc})") from exc
+        raise ImageError(f"{name}: cannot decode image ({_reason(exc)})") from exc
 
 
 def write_image(path: str | Path, image: np.ndarray, params: list[int] | None = None) -> Path:

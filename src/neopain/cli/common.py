@@ -27,5 +27,7 @@ def user_errors(*kinds: type[Exception]):
     try:
         yield
     except kinds as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        # The message may hold file names with brackets: print it as plain text, not markup.
+        console.print("error: ", style="red", end="")
+        console.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(2) from exc

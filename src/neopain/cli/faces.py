@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -12,6 +13,9 @@ from neopain.cli.apps import faces_app
 from neopain.cli.common import console, track, user_errors
 from neopain.data.manifest import ManifestError
 from neopain.faces.base import DetectorInputError
+from neopain.faces.crop import CropSettings
+from neopain.faces.extract import ExtractSummary, extract_faces
+from neopain.faces.retinaface import export_retinaface_onnx
 from neopain.imageio import ImageError
 from neopain.weights import WeightsError
 
@@ -25,7 +29,7 @@ class DetectorName(str, Enum):
     box = "box"
 
 
-def _print_summary(summary) -> None:  # noqa: ANN001 (ExtractSummary, imported lazily)
+def _print_summary(summary: ExtractSummary) -> None:
     table = Table(title="faces", show_header=False)
     for key, value in summary.as_dict().items():
         table.add_row(key, str(value))
@@ -34,29 +38,40 @@ def _print_summary(summary) -> None:  # noqa: ANN001 (ExtractSummary, imported l
         console.print(f"  missed {path}: {reason}", markup=False, highlight=False)
     for path, count in summary.several[:SHOWN_PER_LIST]:
         console.print(f"  {count} faces in {path} (the largest was kept)", markup=False, highlight=False)
-    console.print(f"faces manifest: {summary.faces_manifest}; missed: {summary.missed_csv}; "
-                  f"several: {summary.several_csv}", markup=False, highlight=False)
+    console.print(
+        f"faces manifest: {summary.faces_manifest}; missed: {summary.missed_csv}; "
+        f"several: {summary.several_csv}",
+        markup=False,
+        highlight=False,
+    )
 
 
 @faces_app.command("extract")
 def extract(
-    manifest: Path = typer.Argument(..., help="manifest CSV (see docs/MANIFEST.md)"),
-    out: Path = typer.Option(..., "--out", "-o", help="output folder: crops/, masks/, faces.csv, missed.csv"),
-    detector: DetectorName = typer.Option(DetectorName.yunet, "--detector", "-d", help="face detector"),
-    size: int = typer.Option(224, help="crop side in pixels (the model's input size)"),
-    margin: float = typer.Option(0.25, help="margin on each side, as a fraction of the face box side"),
-    align: bool = typer.Option(False, "--align/--no-align", help="rotate so the eyes are level"),
-    cache_dir: Path | None = typer.Option(None, help="crop cache folder (default: NEOPAIN_CACHE_DIR/faces)"),
+    manifest: Annotated[Path, typer.Argument(help="manifest CSV (see docs/MANIFEST.md)")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="output folder: crops/, masks/, faces.csv, missed.csv")
+    ],
+    detector: Annotated[
+        DetectorName, typer.Option("--detector", "-d", help="face detector")
+    ] = DetectorName.yunet,
+    size: Annotated[int, typer.Option(help="crop side in pixels (the model's input size)")] = 224,
+    margin: Annotated[float, typer.Option(help="margin on each side, as a fraction of the box side")] = 0.25,
+    align: Annotated[bool, typer.Option("--align/--no-align", help="rotate so the eyes are level")] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="crop cache (default: NEOPAIN_CACHE_DIR/faces)")
+    ] = None,
 ) -> None:
     """Detect and crop the face of every manifest row."""
-    from neopain.faces.crop import CropSettings
-    from neopain.faces.extract import extract_faces
-
     with user_errors(ValueError):
         settings = CropSettings(size=size, margin=margin, align=align)
     with user_errors(ManifestError, WeightsError, ImageError, DetectorInputError, FileNotFoundError):
         summary = extract_faces(
-            manifest, out, detector=detector.value, settings=settings, cache_dir=cache_dir,
+            manifest,
+            out,
+            detector=detector.value,
+            settings=settings,
+            cache_dir=cache_dir,
             progress=lambda rows, total: track(rows, "faces", total),
         )
     _print_summary(summary)
@@ -64,11 +79,9 @@ def extract(
 
 @faces_app.command("export-retinaface")
 def export_retinaface(
-    out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")],
 ) -> None:
     """Export the RetinaFace MobileNet-0.25 checkpoint to ONNX (dynamic height and width)."""
-    from neopain.faces.retinaface import export_retinaface_onnx
-
     with user_errors(WeightsError, OSError):
         path = export_retinaface_onnx(out)
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", markup=False, highlight=False)

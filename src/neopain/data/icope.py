@@ -3,7 +3,7 @@
 Quirks handled (all seen in copies in the wild):
 
 * misspelt stimuli: ``friciton`` -> ``friction`` (see ``STIMULUS_ALIASES``)
-* spaces around underscores: ``S03_F_rest _1.jpg`` -> rest, take 1
+* stray spaces: ``S03_F_rest _1.jpg`` -> rest, take 1
 * a take number without underscore: ``pain2``, ``air2`` -> pain / air, take 2
 * a trailing ``b``: ``S05_M_painb.jpg`` -> pain, take ``b``
 * any case: ``s3_f_Rest.JPG`` -> subject ``icope_S03``, F, rest
@@ -73,7 +73,8 @@ def parse_icope_name(filename: str) -> IcopeName:
     if len(parts) < 3:
         raise IcopeNameError("expected S<NN>_<M|F>_<stimulus>[_<k>]")
     subject, sex, rest = parts[0], parts[1], "_".join(parts[2:])
-    if not _SUBJECT.fullmatch(subject):
+    subject_match = _SUBJECT.fullmatch(subject)
+    if subject_match is None:
         raise IcopeNameError(f"does not start with S<number> (subject), got '{subject}'")
     if not _SEX.fullmatch(sex):
         raise IcopeNameError(f"expected sex M or F after the subject, got '{sex}'")
@@ -82,7 +83,7 @@ def parse_icope_name(filename: str) -> IcopeName:
         raise IcopeNameError(f"cannot read a stimulus and take from '{rest}'")
     word, b = _split_trailing_b(match["word"], match["b"])
     return IcopeName(
-        subject=f"{DATASET}_S{int(_SUBJECT.fullmatch(subject)[1]):02d}",  # type: ignore[index]
+        subject=f"{DATASET}_S{int(subject_match[1]):02d}",
         sex=sex.upper(),
         stimulus=normalise_stimulus(word),
         take=f"{match['take'] or ''}{b}",

@@ -67,7 +67,7 @@ def walk_images(root: str | Path, result: ImportResult | None = None) -> list[Pa
     """
     root = Path(root).resolve()
     if not root.is_dir():
-        raise DatasetError(f"{root}: folder not found")
+        raise DatasetError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
     images: list[Path] = []
     others: Counter[str] = Counter()
     for dirpath, dirnames, filenames in os.walk(root):

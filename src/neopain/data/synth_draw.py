@@ -128,9 +128,16 @@ def bezier(p0: Point, p1: Point, p2: Point, n: int = 16) -> np.ndarray:
 
 def composite(image: np.ndarray, alpha: np.ndarray, color) -> None:
     """Paint a colour (or an image of colours) over ``image`` with coverage ``alpha``, in place."""
-    a = alpha[..., None]
-    image *= 1 - a
-    image += a * np.asarray(color, np.float32)
+    # Features cover a small part of the canvas: blend only inside their bounding box (the hot loop).
+    x, y, w, h = cv2.boundingRect((alpha > 0).view(np.uint8) if alpha.dtype == bool else (alpha > 0).astype(np.uint8))
+    if w == 0 or h == 0:
+        return
+    region = (slice(y, y + h), slice(x, x + w))
+    a = alpha[region][..., None]
+    color = np.asarray(color, np.float32)
+    patch = image[region]
+    patch *= 1 - a
+    patch += a * (color[region] if color.ndim == 3 else color)
 
 
 def ellipsoid_height(gx: np.ndarray, gy: np.ndarray, center: Point, axes: Point, depth: float) -> np.ndarray:

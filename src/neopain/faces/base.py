@@ -84,7 +84,8 @@ def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, 
 def choose_face(faces: list[Face]) -> Face | None:
     """The face to assess: the largest (the subject of a bedside photograph is the nearest face), then
     the best scored."""
-    return max(faces, key=lambda f: (f.area, f.score), default=None)
+    usable = [f for f in faces if f.w > 0 and f.h > 0]
+    return max(usable, key=lambda f: (f.area, f.score), default=None)
 
 
 def check_image(image_bgr: np.ndarray) -> None:

@@ -76,8 +76,9 @@ def _preshrunk(image: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.nd
         return image, affine
     factor = scale / _PRESHRINK_BELOW
     height, width = image.shape[:2]
-    small = cv2.resize(image, (max(1, round(width * factor)), max(1, round(height * factor))),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        image, (max(1, round(width * factor)), max(1, round(height * factor))), interpolation=cv2.INTER_AREA
+    )
     fx, fy = small.shape[1] / width, small.shape[0] / height
     # Pixel centres: x_small = (x + 0.5) * f - 0.5, inverted and composed with the crop affine.
     unshrink = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])
@@ -87,7 +88,9 @@ def _preshrunk(image: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.nd
 def warp_crop(image: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
     """Apply a crop affine to an image (bilinear, border replicated where the square leaves the image)."""
     source, remaining = _preshrunk(image, affine)
-    return cv2.warpAffine(source, remaining, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        source, remaining, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def crop_face(
@@ -104,5 +107,6 @@ def crop_with(image_bgr: np.ndarray, face: Face, settings: CropSettings) -> tupl
 
 def crop_mask(mask: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
     """Cut a region mask with the affine of its image: nearest neighbour, zero (no region) outside."""
-    return cv2.warpAffine(mask, affine, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=0)
+    return cv2.warpAffine(
+        mask, affine, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )

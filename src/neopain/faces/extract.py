@@ -52,8 +52,14 @@ class ExtractSummary:
     several_csv: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"images": self.total, "found": self.found, "missed": len(self.missed),
-                "several": len(self.several), "from_cache": self.cached, "unaligned": self.unaligned}
+        return {
+            "images": self.total,
+            "found": self.found,
+            "missed": len(self.missed),
+            "several": len(self.several),
+            "from_cache": self.cached,
+            "unaligned": self.unaligned,
+        }
 
 
 class RowMissed(Exception):
@@ -104,8 +110,15 @@ def build_entry(image: np.ndarray, faces: list[Face], settings: CropSettings) ->
 class _Extractor:
     """The per-row work of one run, with its detector, cache and output folders."""
 
-    def __init__(self, manifest: Path, out_dir: Path, detector: FaceDetector, settings: CropSettings,
-                 cache: CropCache, stems: dict[str, PurePosixPath]) -> None:
+    def __init__(
+        self,
+        manifest: Path,
+        out_dir: Path,
+        detector: FaceDetector,
+        settings: CropSettings,
+        cache: CropCache,
+        stems: dict[str, PurePosixPath],
+    ) -> None:
         self.manifest, self.out_dir, self.detector = manifest, out_dir, detector
         self.settings, self.cache, self.stems = settings, cache, stems
 
@@ -141,8 +154,10 @@ class _Extractor:
         if mask is None:
             raise RowMissed(f"unreadable mask: {mask_file}")
         if mask.shape[:2] != entry.image_shape:
-            raise RowMissed(f"mask {mask_file} is {mask.shape[1]}x{mask.shape[0]}, its image is "
-                            f"{entry.image_shape[1]}x{entry.image_shape[0]}")
+            raise RowMissed(
+                f"mask {mask_file} is {mask.shape[1]}x{mask.shape[0]}, its image is "
+                f"{entry.image_shape[1]}x{entry.image_shape[0]}"
+            )
         assert entry.affine is not None
         ok, png = cv2.imencode(".png", crop_mask(mask, entry.affine, self.settings.size))
         if not ok:
@@ -196,12 +211,18 @@ def extract_faces(
     manifest_path: str | Path,
     out_dir: str | Path,
     detector: str | FaceDetector = "yunet",
-    settings: CropSettings = CropSettings(),
+    settings: CropSettings | None = None,
     progress: Progress | None = None,
     cache_dir: str | Path | None = None,
     **detector_kwargs: Any,
 ) -> ExtractSummary:
-    """Detect, choose and crop the face of every manifest row; write crops and the faces manifest."""
+    """Detect, choose and crop the face of every manifest row; write crops and the faces manifest.
+
+    ``detector`` is a name for ``create_detector`` (``detector_kwargs`` go to it) or a ready detector;
+    ``progress(rows, total)`` may wrap the row iterator (a progress bar); ``cache_dir`` defaults to
+    ``settings.cache_dir/faces``. Unreadable images and rows without a face end in missed.csv.
+    """
+    settings = settings or CropSettings()
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     samples = read_manifest(manifest_path)
     if isinstance(detector, str):

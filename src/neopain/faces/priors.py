@@ -42,8 +42,9 @@ def make_priors(height: int, width: int) -> np.ndarray:
     blocks = []
     for min_sizes, step in zip(MIN_SIZES, STEPS):
         rows, cols = ceil(height / step), ceil(width / step)
-        cy, cx = np.meshgrid((np.arange(rows) + 0.5) * step / height, (np.arange(cols) + 0.5) * step / width,
-                             indexing="ij")
+        cy, cx = np.meshgrid(
+            (np.arange(rows) + 0.5) * step / height, (np.arange(cols) + 0.5) * step / width, indexing="ij"
+        )
         # For each cell, one anchor per min size, cell-major (the head's channel layout).
         per_size = [
             np.stack([cx, cy, np.full_like(cx, s / width), np.full_like(cy, s / height)], axis=-1)
@@ -96,7 +97,9 @@ def postprocess(
     """Network outputs for one image (N, 4), (N, 2) softmaxed, (N, 10) -> faces in pixels."""
     priors = make_priors(height, width)
     if loc.shape[0] != priors.shape[0]:
-        raise ValueError(f"network gave {loc.shape[0]} anchors, priors for {width}x{height} are {len(priors)}")
+        raise ValueError(
+            f"network gave {loc.shape[0]} anchors, priors for {width}x{height} are {len(priors)}"
+        )
     scale = np.array([width, height], dtype=np.float32)
     scores = conf[:, 1]
     candidates = np.flatnonzero(scores > params.score_threshold)

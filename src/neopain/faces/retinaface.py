@@ -84,8 +84,14 @@ def export_retinaface_onnx(out_path: str | Path, weights: str | Path | None = No
             # The TorchScript exporter is deprecated upstream but needs no extra package (onnxscript).
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
-                net, (example,), tmp, dynamo=False, input_names=[ONNX_INPUT], output_names=list(ONNX_OUTPUTS),
-                dynamic_axes=dynamic, opset_version=ONNX_OPSET,
+                net,
+                (example,),
+                tmp,
+                dynamo=False,
+                input_names=[ONNX_INPUT],
+                output_names=list(ONNX_OUTPUTS),
+                dynamic_axes=dynamic,
+                opset_version=ONNX_OPSET,
             )
         os.replace(tmp, out_path)
     except BaseException:

@@ -62,7 +62,9 @@ class MobileNetV1Body(nn.Module):
 class FPN(nn.Module):
     """Top-down pyramid: 1x1 laterals, nearest upsampling, 3x3 merges."""
 
-    def __init__(self, in_channels: tuple[int, int, int], out: int = FPN_CHANNELS, leaky: float = 0.1) -> None:
+    def __init__(
+        self, in_channels: tuple[int, int, int], out: int = FPN_CHANNELS, leaky: float = 0.1
+    ) -> None:
         super().__init__()
         self.output1 = conv_bn(in_channels[0], out, kernel=1, leaky=leaky)
         self.output2 = conv_bn(in_channels[1], out, kernel=1, leaky=leaky)

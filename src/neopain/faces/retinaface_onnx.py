@@ -30,7 +30,9 @@ def ensure_onnx(onnx_path: str | Path | None = None, weights: str | Path | None 
     if onnx_path is not None:
         path = Path(onnx_path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: RetinaFace ONNX file not found (make one: neopain faces export-retinaface)")
+            raise FileNotFoundError(
+                f"{path}: RetinaFace ONNX file not found (make one: neopain faces export-retinaface)"
+            )
         return path
     path = cached_onnx_path()
     if not path.is_file():

@@ -33,7 +33,7 @@ class NCNNBackbone(nn.Module):
             *_conv_block(3, width, 5, 3), *_conv_block(width, width, 2, 3), nn.AdaptiveMaxPool2d(grid)
         )
         self.merge = nn.Sequential(*_conv_block(3 + 2 * width, width, 2, 2), nn.Dropout(0.1))
-        self.feature_dim = width * (grid // 2) ** 2
+        self.feature_dim = width * ((grid - 1) // 2) ** 2  # 2x2 'valid' conv, then 2x2 pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         merged = torch.cat([self.left(x), self.centre(x), self.right(x)], dim=1)

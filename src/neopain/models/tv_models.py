@@ -20,7 +20,7 @@ from neopain.preprocess import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, HeadConfig, 
 TORCHVISION_LICENCE = "torchvision ImageNet weights, BSD-3-Clause (trained on ImageNet: research use terms)"
 
 
-def _weights_on_disk(weights: Any, weights_path: str | None) -> dict[str, torch.Tensor]:
+def _weights_on_disk(model: str, weights: Any, weights_path: str | None) -> dict[str, torch.Tensor]:
     """State dict of a torchvision weights enum, read from an explicit file or the torch hub cache."""
     filename = Path(weights.url).name
     if weights_path:
@@ -31,7 +31,7 @@ def _weights_on_disk(weights: Any, weights_path: str | None) -> dict[str, torch.
     if not file.is_file():
         if not allow or weights_path:
             raise ModelError(
-                f"ImageNet weights {weights} not found at {file}; place {filename} there "
+                f"{model}: ImageNet weights {weights} not found at {file}; place {filename} there "
                 f"(set TORCH_HOME), or use pretrained=False"
             )
         return weights.get_state_dict(progress=False)
@@ -71,7 +71,7 @@ def mobilenet_v2(
     weights = "none"
     if pretrained:
         enum = MobileNet_V2_Weights.IMAGENET1K_V1
-        net.load_state_dict(_weights_on_disk(enum, weights_path))
+        net.load_state_dict(_weights_on_disk("mobilenet_v2", enum, weights_path))
         weights = f"torchvision {enum}"
     backbone = nn.Sequential(OrderedBackbone(net.features), nn.AdaptiveAvgPool2d(1))
     stages = {name: [f"0.features.{i}" for i in idx] for name, idx in MOBILENET_STAGES.items()}
@@ -101,7 +101,7 @@ def resnet18(
     weights = "none"
     if pretrained:
         enum = ResNet18_Weights.IMAGENET1K_V1
-        net.load_state_dict(_weights_on_disk(enum, weights_path))
+        net.load_state_dict(_weights_on_disk("resnet18", enum, weights_path))
         weights = f"torchvision {enum}"
     net.fc = nn.Identity()  # type: ignore[assignment]
     stages = {"stem": ["conv1", "bn1"], "layer1": ["layer1"], "layer2": ["layer2"],

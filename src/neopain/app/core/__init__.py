@@ -1,0 +1,1 @@
+"""Settings, database, security, storage and the pure rules the routes rely on."""

@@ -1,0 +1,41 @@
+"""Babies and their assessments (one camera session each)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from neopain.app.models.base import Base, UTCDateTime, opaque_id, utcnow
+
+
+class Baby(Base):
+    """The display name lives only here: URLs, logs, audit rows and exports use ``public_id``."""
+
+    __tablename__ = "babies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=opaque_id)
+    display_name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Assessment(Base):
+    """One camera session on one baby; holds the saving rule's state so it survives restarts."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=opaque_id)
+    baby_id: Mapped[int] = mapped_column(ForeignKey("babies.id", ondelete="CASCADE"), index=True)
+    started_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The camera page that owns the assessment now; an older tab's frames are refused (see docs/APP.md).
+    client_token: Mapped[str] = mapped_column(String(64), default=opaque_id)
+    last_saved_label: Mapped[str | None] = mapped_column(String(16))
+    frames_seen: Mapped[int] = mapped_column(Integer, default=0)
+    faces_seen: Mapped[int] = mapped_column(Integer, default=0)
+
+    baby: Mapped[Baby] = relationship(lazy="joined")

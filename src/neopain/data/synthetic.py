@@ -1,0 +1,246 @@
+"""Synthetic neonatal faces with known NFCS actions, labels and region masks: a benchmark with a known answer.
+
+Each subject has a fixed identity; each image draws a latent pain state, which makes NFCS actions likely
+(pain) or rare (rest). The label follows NFCS (``PAIN_THRESHOLD`` or more actions present = pain), flipped
+with probability ``label_noise``. Everything random comes from generators seeded by (seed, subject, image),
+so the same seed gives the same bytes whatever the order of generation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from neopain.data.manifest import Sample, write_manifest
+from neopain.data.synth_draw import Canvas, Light, rotate_light
+from neopain.data.synth_face import EXTENT, render_head
+from neopain.data.synth_identity import Expression, Identity, face_ellipse, sample_identity
+from neopain.data.synth_scene import Placement, background, camera, finger, hand, swaddle, tube
+from neopain.imageio import write_image
+from neopain.nfcs import ACTIONS, PAIN_THRESHOLD
+
+# How likely each action is in a latent pain state (scaled by severity) and at rest.
+PAIN_ODDS: dict[str, float] = {
+    "brow_bulge": 0.9,
+    "eye_squeeze": 0.9,
+    "nasolabial_furrow": 0.85,
+    "open_lips": 0.85,
+    "mouth_stretch_vertical": 0.6,
+    "mouth_stretch_horizontal": 0.6,
+    "taut_tongue": 0.45,
+    "tongue_protrusion": 0.25,
+    "chin_quiver": 0.45,
+}
+REST_ODDS: dict[str, float] = {
+    "brow_bulge": 0.1,
+    "eye_squeeze": 0.08,
+    "nasolabial_furrow": 0.1,
+    "open_lips": 0.2,
+    "mouth_stretch_vertical": 0.05,
+    "mouth_stretch_horizontal": 0.05,
+    "taut_tongue": 0.03,
+    "tongue_protrusion": 0.12,
+    "chin_quiver": 0.08,
+}
+# Actions that cannot show with closed lips.
+_NEEDS_OPEN_LIPS = ("mouth_stretch_vertical", "taut_tongue", "tongue_protrusion")
+
+# Seed-sequence tags keep the identity, image and label-noise streams apart.
+_IDENTITY, _IMAGE, _NOISE = 1, 2, 3
+
+Progress = Callable[[Iterable[Any], str, int], Iterable[Any]]
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Knobs of the synthetic benchmark; the defaults are the benchmark."""
+
+    subjects: int = 30
+    images_per_subject: int = 12
+    seed: int = 0
+    size: int = 256
+    label_noise: float = 0.05
+    pain_rate: float = 0.5  # probability of the latent pain state
+    roll_max_deg: float = 30.0
+    face_width: tuple[float, float] = (0.34, 0.56)  # face box width as a fraction of the image
+    hand_rate: float = 0.35
+    tube_rate: float = 0.25
+    finger_rate: float = 0.2
+    blur_max: float = 1.4  # Gaussian sigma in pixels at 256 px
+    noise_max: float = 0.04  # sensor noise sigma on a 0..1 scale
+
+    def __post_init__(self) -> None:
+        checks = {
+            "subjects": self.subjects >= 1,
+            "images_per_subject": self.images_per_subject >= 1,
+            "seed": self.seed >= 0,
+            "size": self.size >= 32,
+            "label_noise": 0.0 <= self.label_noise <= 0.5,
+            "pain_rate": 0.0 <= self.pain_rate <= 1.0,
+            "roll_max_deg": 0.0 <= self.roll_max_deg <= 90.0,
+            "face_width": 0.1 <= self.face_width[0] <= self.face_width[1] <= 0.7,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"SynthConfig: invalid {name}={getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class SynthImage:
+    """One rendered image with its ground truth."""
+
+    image: np.ndarray  # uint8 BGR
+    mask: np.ndarray  # uint8, bit i = region i of neopain.nfcs.REGIONS
+    box: tuple[float, float, float, float]
+    expression: Expression
+    pain_state: bool
+    label: str
+
+
+def identity_for(config: SynthConfig, subject: int) -> Identity:
+    return sample_identity(np.random.default_rng([config.seed, subject, _IDENTITY]))
+
+
+def sample_expression(rng: np.random.Generator, pain: bool) -> Expression:
+    """Actions and intensities from the latent state; low severities give subtle, borderline faces."""
+    severity = rng.uniform(0.3, 1.0) if pain else 0.0
+    intensity: dict[str, float] = {}
+    for action in ACTIONS:
+        odds = PAIN_ODDS[action] * (0.5 + 0.5 * severity) if pain else REST_ODDS[action]
+        present = rng.random() < odds
+        level = rng.uniform(0.25, 1.0) * (0.6 + 0.4 * severity) if pain else rng.uniform(0.2, 0.6)
+        intensity[action] = float(max(level, 0.2)) if present else 0.0
+    if any(intensity[a] for a in _NEEDS_OPEN_LIPS):
+        intensity["open_lips"] = max(intensity["open_lips"], 0.3)
+    eyes_open = 0.0 if intensity["eye_squeeze"] or rng.random() < 0.55 else float(rng.uniform(0.4, 1.0))
+    gaze = (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)))
+    return Expression(intensity=intensity, eyes_open=eyes_open, gaze=gaze)
+
+
+def _placement(config: SynthConfig, ident: Identity, rng: np.random.Generator) -> Placement:
+    """Roll, scale and a position that keeps the whole face box inside the image."""
+    size = config.size
+    scale = rng.uniform(*config.face_width) * size / 2
+    roll = np.deg2rad(rng.uniform(-config.roll_max_deg, config.roll_max_deg))
+    (fx, fy), _ = face_ellipse(ident)
+    hx, hy = _half_extents(ident, scale, roll)
+    cx = rng.uniform(hx + 1, size - 2 - hx)
+    cy = rng.uniform(hy + 1, size - 2 - hy)
+    # The face box is centred on the ellipse centre, which sits (fx, fy) from the canvas centre.
+    offset = Placement((0.0, 0.0), scale, roll).to_image(np.array([(fx, fy)]))[0]
+    return Placement((float(cx - offset[0]), float(cy - offset[1])), float(scale), float(roll))
+
+
+def _half_extents(ident: Identity, scale: float, roll: float) -> tuple[float, float]:
+    """Half-width and half-height in pixels of the axis-aligned box around the rotated face ellipse."""
+    _, (ax, by) = face_ellipse(ident)
+    c, s = np.cos(roll), np.sin(roll)
+    return float(scale * np.hypot(ax * c, by * s)), float(scale * np.hypot(ax * s, by * c))
+
+
+def face_box(ident: Identity, place: Placement) -> tuple[float, float, float, float]:
+    """The tight axis-aligned box (x, y, w, h) in image pixels around the rotated face ellipse."""
+    (fx, fy), _ = face_ellipse(ident)
+    cx, cy = place.to_image(np.array([(fx, fy)]))[0]
+    hx, hy = _half_extents(ident, place.scale, place.roll)
+    return (round(cx - hx, 2), round(cy - hy, 2), round(2 * hx, 2), round(2 * hy, 2))
+
+
+def _light(rng: np.random.Generator) -> Light:
+    azimuth = rng.uniform(0, 2 * np.pi)
+    lateral = rng.uniform(0.2, 0.9)
+    return Light((lateral * np.cos(azimuth), lateral * np.sin(azimuth), 1.0), float(rng.uniform(0.3, 0.55)), float(rng.uniform(0.03, 0.12)))
+
+
+def _warp_mask(mask: np.ndarray, matrix: np.ndarray, size: int, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Regions in image pixels, cut to the face box so rounding never puts a region outside it."""
+    out = cv2.warpAffine(mask, matrix, (size, size), flags=cv2.INTER_NEAREST, borderValue=0)
+    x, y, w, h = box
+    keep = np.zeros_like(out)
+    keep[int(np.ceil(y)) : int(np.floor(y + h)) + 1, int(np.ceil(x)) : int(np.floor(x + w)) + 1] = 1
+    return out * keep
+
+
+def render_image(config: SynthConfig, ident: Identity, subject: int, k: int) -> SynthImage:
+    """Render image k of a subject; depends only on (config, subject, k)."""
+    rng = np.random.default_rng([config.seed, subject, _IMAGE, k])
+    pain = bool(rng.random() < config.pain_rate)
+    expr = sample_expression(rng, pain)
+    place = _placement(config, ident, rng)
+    light = _light(rng)
+    image = background(config.size, rng)
+    canvas = Canvas(ppu=place.scale * 1.25, extent=EXTENT)
+    head = render_head(ident, expr, canvas, rotate_light(light, place.roll), rng)
+    matrix = place.canvas_matrix(canvas)
+    prem = cv2.warpAffine(head.rgb * head.alpha[..., None], matrix, (config.size, config.size), flags=cv2.INTER_LINEAR)
+    alpha = cv2.warpAffine(head.alpha, matrix, (config.size, config.size), flags=cv2.INTER_LINEAR)[..., None]
+    image = image * (1 - alpha) + prem
+    swaddle(image, place, rng)
+    for _ in range(int(rng.random() < config.hand_rate) * int(rng.integers(1, 3))):
+        hand(image, place, ident, light, rng)
+    if rng.random() < config.tube_rate:
+        tube(image, place, ident, rng)
+    if rng.random() < config.finger_rate:
+        finger(image, place, light, rng)
+    pixels = camera(image, rng, config.blur_max, config.noise_max)
+    box = face_box(ident, place)
+    present = expr.present()
+    label = "pain" if sum(present.values()) >= PAIN_THRESHOLD else "no_pain"
+    if np.random.default_rng([config.seed, subject, _NOISE, k]).random() < config.label_noise:
+        label = "no_pain" if label == "pain" else "pain"
+    return SynthImage(pixels, _warp_mask(head.mask, matrix, config.size, box), box, expr, pain, label)
+
+
+def _name(subject: int, k: int) -> str:
+    return f"s{subject:02d}_{k:02d}.png"
+
+
+def _sample(ident: Identity, subject: int, k: int, rendered: SynthImage) -> Sample:
+    present = rendered.expression.present()
+    return Sample(
+        path=f"images/{_name(subject, k)}",
+        subject=f"syn{subject:02d}",
+        dataset="synthetic",
+        label=rendered.label,
+        stimulus="pain" if rendered.pain_state else "rest",
+        sex=ident.sex,
+        box=rendered.box,
+        actions=present,
+        nfcs_score=float(sum(present.values())),
+        mask_path=f"masks/{_name(subject, k)}",
+    )
+
+
+def generate(out_dir: Path, config: SynthConfig, progress: Progress | None = None) -> Path:
+    """Write images, masks and ``manifest.csv`` (last, atomically) under ``out_dir``; returns the manifest."""
+    out_dir = Path(out_dir)
+    jobs = [(subject, k) for subject in range(1, config.subjects + 1) for k in range(config.images_per_subject)]
+    identities = {subject: identity_for(config, subject) for subject in range(1, config.subjects + 1)}
+    iterable: Iterable[tuple[int, int]] = jobs if progress is None else progress(jobs, "synthesising", len(jobs))
+    samples = []
+    for subject, k in iterable:
+        ident = identities[subject]
+        rendered = render_image(config, ident, subject, k)
+        write_image(out_dir / "images" / _name(subject, k), rendered.image)
+        write_image(out_dir / "masks" / _name(subject, k), rendered.mask)
+        samples.append(_sample(ident, subject, k, rendered))
+    return write_manifest(samples, out_dir / "manifest.csv")
+
+
+def synthesize(
+    out_dir: Path,
+    subjects: int = 30,
+    images_per_subject: int = 12,
+    seed: int = 0,
+    size: int = 256,
+    label_noise: float = 0.05,
+    progress: Progress | None = None,
+) -> Path:
+    """Generate the synthetic benchmark; returns ``out_dir/manifest.csv``."""
+    config = SynthConfig(subjects=subjects, images_per_subject=images_per_subject, seed=seed, size=size, label_noise=label_noise)
+    return generate(out_dir, config, progress)
