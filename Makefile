@@ -7,9 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 
-.PHONY: setup demo test bench clean
+.PHONY: setup system demo test bench clean
 
 setup: $(STAMP)
+
+# Debian's chromium (browser tests) and postgresql (the API suite also runs on a real server).
+system:
+	bash scripts/setup-system.sh
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(VENV)/bin/neopain demo --out $(DEMO_DIR)
 
-test: setup
+test: setup system
 	$(PY) -m pytest -q
 
 bench: setup

@@ -6,14 +6,17 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from neopain.augment import (
     PAPER_POLICY,
     AugmentParams,
     Augmenter,
+    affine_matrices,
     apply_params,
     draw_params,
     offline_copies,
+    sampling_grid,
 )
 
 torch.set_num_threads(1)
@@ -84,3 +87,10 @@ def test_offline_copies_are_fixed_by_the_seed():
     assert source.tolist() == [0, 1, 2] * 4
     assert torch.equal(images, again)
     assert not torch.equal(images[0], images[3])  # two copies of face 0 differ
+
+
+def test_cached_sampling_grid_equals_affine_grid():
+    p = draw_params(PAPER_POLICY, 5, torch.Generator().manual_seed(4))
+    theta = affine_matrices(p, 20, 28)
+    expected = F.affine_grid(theta, [5, 3, 20, 28], align_corners=False)
+    assert torch.allclose(sampling_grid(theta, 20, 28), expected, atol=1e-5)

@@ -43,6 +43,8 @@ def test_numpy_and_torch_paths_agree(name):
     trained = normalize_bgr(stacked, cfg).numpy()
     assert served.shape == (3, 3, 64, 64) and served.dtype == np.float32
     np.testing.assert_allclose(served, trained, rtol=0, atol=1e-4)
+    # The GPU layout (channels_last) holds the same numbers.
+    np.testing.assert_allclose(served, normalize_bgr(stacked, cfg, channels_last=True).numpy(), rtol=0, atol=1e-4)
 
 
 def test_channel_order_and_mean_are_applied():

@@ -127,6 +127,13 @@ def test_bad_training_sets_give_clear_errors(faces, tmp_path):
         train(ghost, ghost_manifest, "ncnn", tmp_path / "d", TINY)
 
 
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="monitor"):
+        TrainConfig(monitor="accuracy")
+    with pytest.raises(ValueError, match="augment"):
+        TrainConfig(augment="sometimes")
+
+
 def test_validation_split_is_grouped_by_subject_and_seeded(faces):
     _, samples = faces
     train_idx, val_idx = split_train_val(samples, 0.25, seed=3)

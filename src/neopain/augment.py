@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -89,16 +90,47 @@ def affine_matrices(p: AugmentParams, height: int, width: int) -> torch.Tensor:
     return normalised[:, :2, :].float()
 
 
+@lru_cache(maxsize=8)
+def _base_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """1 x HW x 3 pixel-centre coordinates (x, y, 1), as ``affine_grid`` with align_corners=False."""
+    xs = (torch.arange(width, dtype=torch.float32, device=device) * 2 + 1) / width - 1
+    ys = (torch.arange(height, dtype=torch.float32, device=device) * 2 + 1) / height - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1).view(1, height * width, 3)
+
+
+def sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``F.affine_grid`` with a cached base grid: one batched matmul per step instead of several kernels."""
+    base = _base_grid(height, width, theta.device)
+    return torch.matmul(base, theta.transpose(1, 2)).view(theta.shape[0], height, width, 2)
+
+
+@dataclass(frozen=True)
+class AugmentPlan:
+    """Per-sample warps and gains for a whole epoch, already on the device: a batch is a slice."""
+
+    theta: torch.Tensor  # N x 2 x 3, normalised units
+    gain: torch.Tensor  # N x 1 x 1 x 1
+
+    @classmethod
+    def from_params(cls, p: AugmentParams, height: int, width: int, device: torch.device | str) -> AugmentPlan:
+        theta = affine_matrices(p, height, width).to(device, non_blocking=True)
+        gain = p.brightness.float().view(-1, 1, 1, 1).to(device, non_blocking=True)
+        return cls(theta, gain)
+
+    def apply(self, images: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Warp and brighten ``images`` (uint8 or float, 0-255) with entries ``start:start+len`` -> float32."""
+        x = images if images.is_floating_point() else images.float()
+        n = x.shape[0]
+        grid = sampling_grid(self.theta[start : start + n], x.shape[2], x.shape[3])
+        # "border" repeats the edge pixel, as Keras' default fill_mode="nearest".
+        warped = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return (warped * self.gain[start : start + n]).clamp_(0.0, 255.0)
+
+
 def apply_params(images: torch.Tensor, p: AugmentParams) -> torch.Tensor:
     """Warp and brighten an N x C x H x W batch (uint8 or float, 0-255) -> float32 0-255, same device."""
-    x = images.float()
-    n, _, h, w = x.shape
-    theta = affine_matrices(p, h, w).to(x.device, non_blocking=True)
-    grid = F.affine_grid(theta, [n, x.shape[1], h, w], align_corners=False)
-    # "border" repeats the edge pixel, as Keras' default fill_mode="nearest".
-    warped = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    gain = p.brightness.float().to(x.device, non_blocking=True).view(n, 1, 1, 1)
-    return (warped * gain).clamp_(0.0, 255.0)
+    return AugmentPlan.from_params(p, images.shape[2], images.shape[3], images.device).apply(images)
 
 
 class Augmenter:
@@ -112,6 +144,10 @@ class Augmenter:
         if images.ndim != 4:
             raise ValueError(f"expected N x C x H x W, got shape {tuple(images.shape)}")
         return apply_params(images, draw_params(self.policy, images.shape[0], self.generator))
+
+    def plan(self, n: int, height: int, width: int, device: torch.device | str) -> AugmentPlan:
+        """Draw parameters for ``n`` samples at once (one epoch): no per-step host work or copies."""
+        return AugmentPlan.from_params(draw_params(self.policy, n, self.generator), height, width, device)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"generator": self.generator.get_state()}

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import cv2
 import numpy as np
 
 from neopain.nfcs import LABELS
@@ -126,6 +125,8 @@ def resize_face(image_bgr: np.ndarray, size: int) -> np.ndarray:
     """Resize a BGR uint8 crop to ``size`` x ``size`` (area filter when shrinking, bilinear when growing)."""
     if image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
         raise ValueError(f"expected an H x W x 3 image, got shape {image_bgr.shape}")
+    import cv2  # imported here so the torch-side tools (benchmarks) need no OpenCV
+
     h, w = image_bgr.shape[:2]
     if (h, w) == (size, size):
         return np.ascontiguousarray(image_bgr)

@@ -25,7 +25,7 @@ from neopain.data.manifest import Sample, manifest_hash
 from neopain.models import PainNet, create_model
 from neopain.nfcs import LABELS
 from neopain.preprocess import HeadConfig, ModelConfig
-from neopain.train_data import FaceSet, check_task, load_faces, split_train_val
+from neopain.train_data import FaceSet, check_task, face_files, load_faces, split_train_val
 from neopain.train_io import (
     CheckpointError,
     check_labels,
@@ -63,12 +63,15 @@ class TrainConfig:
     pretrained: bool = True
     weights_path: str | None = None
     head: HeadConfig | None = None
+    monitor: str = "loss"  # plateau on validation "loss" (CE + L1, as Keras' val_loss) or "ce" (CE alone)
     final: bool = False  # train on every sample, no validation; plateaus are judged on the training loss
     resume: bool = False
 
     def __post_init__(self) -> None:
         if self.augment not in AUGMENT_MODES:
             raise ValueError(f"augment must be one of {AUGMENT_MODES}, got '{self.augment}'")
+        if self.monitor not in ("loss", "ce"):
+            raise ValueError(f"monitor must be 'loss' or 'ce', got '{self.monitor}'")
         if self.epochs < 1 or self.batch_size < 2 or self.patience < 1:
             raise ValueError("epochs >= 1, batch_size >= 2 and patience >= 1 are required")
 
@@ -211,12 +214,15 @@ def train(
     """Train ``model_name`` on ``samples`` (faces; paths relative to ``manifest_file``) into ``out_dir``."""
     samples = list(samples)
     check_task(samples)
+    face_files(samples, manifest_file)  # fail on missing faces before any weights are loaded
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     last, best = out_dir / "last.pt", out_dir / "best.pt"
     runtime = make_runtime(config.device, config.amp, config.deterministic)
     mhash = manifest_hash(samples)
     resume_ckpt = read_checkpoint(last) if config.resume and last.is_file() else None
+    if config.resume and resume_ckpt is None:
+        log.warning("nothing to resume in %s: starting afresh", out_dir)
     if resume_ckpt is not None:
         model = model_from_config(_check_resume(resume_ckpt, last, model_name, mhash, config))
     else:
@@ -273,7 +279,7 @@ def _run_epochs(
         if val_faces is not None:
             ev = evaluate(model, val_faces, runtime, batch_size=max(64, config.batch_size))
             record.update(val_loss=ev.loss, val_ce=ev.cross_entropy, val_acc=ev.accuracy)
-        monitored = record.get("val_loss", stats.loss)
+        monitored = record.get("val_ce" if config.monitor == "ce" else "val_loss", stats.loss)
         event = _advance(state, monitored, config)
         record["improved"] = state.since_best == 0
         state.history.append(record)
@@ -286,7 +292,8 @@ def _run_epochs(
             optimizer = make_optimizer(model, lr)
         ckpt = _make_checkpoint(model, optimizer, state, {**extra, "rng": _rng_states(shuffle, augmenter)})
         if record["improved"]:
-            save_checkpoint(out_dir / "best.pt", ckpt)
+            # best.pt is for use, not for resuming: no optimizer state (a third of a VGG checkpoint).
+            save_checkpoint(out_dir / "best.pt", {**ckpt, "optimizer": None})
         save_checkpoint(out_dir / "last.pt", ckpt)
         write_history(out_dir, state.history)
         if on_epoch is not None:

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from neopain.data.manifest import Sample, resolve_path
-from neopain.imageio import ImageError, read_image
 from neopain.nfcs import LABELS
 from neopain.preprocess import resize_face
 
@@ -93,6 +92,8 @@ def load_faces(
     samples: Sequence[Sample], manifest_file: str | Path, size: int, device: torch.device | str = "cpu"
 ) -> FaceSet:
     """Read, resize (``preprocess.resize_face``, as serving does) and stack the faces on ``device``."""
+    from neopain.imageio import ImageError, read_image  # OpenCV/Pillow only where faces are read
+
     files = face_files(samples, manifest_file)
     images = np.empty((len(files), size, size, 3), np.uint8)
     for i, file in enumerate(files):

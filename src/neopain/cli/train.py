@@ -48,6 +48,7 @@ def train_command(
     copies: int = typer.Option(20, help="augmented copies per face in offline mode"),
     patience: int = typer.Option(5, help="epochs without validation improvement before phase 2 / stop"),
     val_fraction: float = typer.Option(0.2, help="share of subjects held out for validation"),
+    monitor: str = typer.Option("loss", help="plateau on validation 'loss' (CE + L1, as Keras) or 'ce'"),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
     pretrained: bool = typer.Option(True, help="load the backbone's pretrained weights"),
@@ -63,9 +64,9 @@ def train_command(
         samples = binary_task(read_manifest(faces))
         config = _train_config(
             epochs=epochs, batch_size=batch_size, input_size=input_size, augment=augment, copies=copies,
-            patience=patience, val_fraction=val_fraction, seed=seed, device=device, pretrained=pretrained,
-            weights_path=str(weights) if weights else None, resume=resume, deterministic=deterministic,
-            final=final,
+            patience=patience, val_fraction=val_fraction, monitor=monitor, seed=seed, device=device,
+            pretrained=pretrained, weights_path=str(weights) if weights else None, resume=resume,
+            deterministic=deterministic, final=final,
         )
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:

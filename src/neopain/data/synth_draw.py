@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -72,7 +73,9 @@ def gaussian(canvas: Canvas, center: Point, sigma: Point, angle: float = 0.0):
     return slices, np.exp(-0.5 * ((dx / sx) ** 2 + (dy / sy) ** 2)).astype(np.float32)
 
 
-def add_blob(field: np.ndarray, canvas: Canvas, center: Point, sigma: Point, amp: float, angle: float = 0.0) -> None:
+def add_blob(
+    field: np.ndarray, canvas: Canvas, center: Point, sigma: Point, amp: float, angle: float = 0.0
+) -> None:
     """Add a Gaussian bump (or dent, amp < 0) to a 2-D field in place."""
     found = gaussian(canvas, center, sigma, angle)
     if found is not None:
@@ -104,12 +107,14 @@ def poly_cover(canvas: Canvas, polys: Sequence[np.ndarray], antialias: bool = Tr
 def line_cover(canvas: Canvas, lines: Sequence[np.ndarray], width: float) -> np.ndarray:
     """Coverage of open polylines of a given width (face units); at least one pixel wide."""
     layer = _layer(canvas)
-    thickness = max(1, int(round(width * canvas.ppu)))
+    thickness = max(1, round(width * canvas.ppu))
     cv2.polylines(layer, [canvas.fixed(p) for p in lines], False, 255, thickness, cv2.LINE_AA, SHIFT)
     return layer.astype(np.float32) / 255.0
 
 
-def ellipse_points(center: Point, axes: Point, angle: float = 0.0, n: int = 48, power: float = 2.0) -> np.ndarray:
+def ellipse_points(
+    center: Point, axes: Point, angle: float = 0.0, n: int = 48, power: float = 2.0
+) -> np.ndarray:
     """Points on a (super)ellipse; power > 2 squares it off (a stretched, open crying mouth)."""
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     c, s = np.cos(t), np.sin(t)
@@ -119,17 +124,24 @@ def ellipse_points(center: Point, axes: Point, angle: float = 0.0, n: int = 48, 
     return np.stack([center[0] + ca * x - sa * y, center[1] + sa * x + ca * y], axis=1)
 
 
+@lru_cache(maxsize=64)
+def _bernstein(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t = np.linspace(0, 1, n)[:, None]
+    return (1 - t) ** 2, 2 * (1 - t) * t, t**2
+
+
 def bezier(p0: Point, p1: Point, p2: Point, n: int = 16) -> np.ndarray:
     """Points along a quadratic Bezier curve."""
-    t = np.linspace(0, 1, n)[:, None]
-    a, b, c = (np.asarray(p, np.float64) for p in (p0, p1, p2))
-    return (1 - t) ** 2 * a + 2 * (1 - t) * t * b + t**2 * c
+    b0, b1, b2 = _bernstein(n)
+    return b0 * np.asarray(p0, np.float64) + b1 * np.asarray(p1, np.float64) + b2 * np.asarray(p2, np.float64)
 
 
 def composite(image: np.ndarray, alpha: np.ndarray, color) -> None:
     """Paint a colour (or an image of colours) over ``image`` with coverage ``alpha``, in place."""
     # Features cover a small part of the canvas: blend only inside their bounding box (the hot loop).
-    x, y, w, h = cv2.boundingRect((alpha > 0).view(np.uint8) if alpha.dtype == bool else (alpha > 0).astype(np.uint8))
+    x, y, w, h = cv2.boundingRect(
+        (alpha > 0).view(np.uint8) if alpha.dtype == bool else (alpha > 0).astype(np.uint8)
+    )
     if w == 0 or h == 0:
         return
     region = (slice(y, y + h), slice(x, x + w))
@@ -172,7 +184,9 @@ def rotate_light(light: Light, angle: float) -> Light:
     return Light((c * x + s * y, -s * x + c * y, z), light.ambient, light.gloss)
 
 
-def shade(height: np.ndarray, canvas: Canvas, light: Light, wrap: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+def shade(
+    height: np.ndarray, canvas: Canvas, light: Light, wrap: float = 0.35
+) -> tuple[np.ndarray, np.ndarray]:
     """Diffuse factor (wrapped Lambert: soft, like a baby's skin) and specular term of a height field."""
     gy, gx = np.gradient(height)
     gx *= canvas.ppu

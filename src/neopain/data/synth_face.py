@@ -19,7 +19,15 @@ from neopain.data.synth_draw import (
     soften,
     tint_blob,
 )
-from neopain.data.synth_features import FaceLayers, draw_brows, draw_chin, draw_eyes, draw_folds, draw_mouth, draw_nose
+from neopain.data.synth_features import (
+    FaceLayers,
+    draw_brows,
+    draw_chin,
+    draw_eyes,
+    draw_folds,
+    draw_mouth,
+    draw_nose,
+)
 from neopain.data.synth_identity import Expression, Identity, face_ellipse
 from neopain.nfcs import REGIONS, region_bit
 
@@ -73,16 +81,23 @@ def _surface(f: FaceLayers, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     ident = f.identity
     for s in (-1.0, 1.0):
         add_blob(f.height, f.canvas, (s * 0.48, ident.mouth_y - 0.1), (0.2, 0.17), 0.08 + 0.06 * ident.cheek)
-        tint_blob(f.albedo, f.canvas, (s * 0.5, ident.mouth_y - 0.12), (0.17, 0.13), (0.93, 0.42, 0.42), ident.blush)
+        tint_blob(
+            f.albedo, f.canvas, (s * 0.5, ident.mouth_y - 0.12), (0.17, 0.13), (0.93, 0.42, 0.42), ident.blush
+        )
     return alpha
 
 
-def _cap_or_hair(f: FaceLayers, gx: np.ndarray, gy: np.ndarray, light: Light, rgb: np.ndarray, alpha: np.ndarray) -> None:
+def _cap_or_hair(
+    f: FaceLayers, gx: np.ndarray, gy: np.ndarray, light: Light, rgb: np.ndarray, alpha: np.ndarray
+) -> None:
     ident = f.identity
     cy, ca, cb = ident.cranium
     if not ident.cap:
-        _hair(f, rgb)
+        _hair(f, gx, gy, rgb)
         return
+    # The cap only reaches the upper rows: work on those alone (views, so writes land in rgb and alpha).
+    rows = min(f.canvas.size, int((ident.cap_edge + 0.16 * EXTENT**2 + 0.1 + EXTENT) * f.canvas.ppu) + 1)
+    gx, gy, rgb, alpha = gx[:rows], gy[:rows], rgb[:rows], alpha[:rows]
     edge = ident.cap_edge + 0.16 * gx**2
     dome = ellipse_alpha(f.canvas, gx, gy, (0.0, cy - 0.03), (ca + 0.07, cb + 0.06))
     cover = np.clip((edge - gy) * f.canvas.ppu + 0.5, 0, 1) * dome
@@ -101,23 +116,21 @@ def _cap_or_hair(f: FaceLayers, gx: np.ndarray, gy: np.ndarray, light: Light, rg
     np.maximum(alpha, cover, out=alpha)
 
 
-def _hair(f: FaceLayers, rgb: np.ndarray) -> None:
+def _hair(f: FaceLayers, gx: np.ndarray, gy: np.ndarray, rgb: np.ndarray) -> None:
     """Fine newborn hair: strands over the crown, denser on darker-haired babies."""
     ident = f.identity
     rng = np.random.default_rng(ident.detail_seed)
     cy, ca, cb = ident.cranium
-    strands = []
-    for _ in range(int(40 + 160 * ident.hair)):
-        ang = rng.uniform(-2.7, -0.45)
-        r = rng.uniform(0.35, 0.97)
-        x0, y0 = ca * r * np.cos(ang), cy + cb * r * np.sin(ang)
-        tangent = np.array([-np.sin(ang), np.cos(ang)]) * rng.choice([-1, 1])
-        end = np.array([x0, y0]) + tangent * rng.uniform(0.05, 0.12)
-        mid = (np.array([x0, y0]) + end) / 2 + rng.normal(0, 0.02, 2)
-        strands.append(bezier((x0, y0), tuple(mid), tuple(end), 6))
-    scalp = soften(line_cover(f.canvas, strands, 0.006), 0.5)
+    n = int(40 + 160 * ident.hair)
+    ang, r = rng.uniform(-2.7, -0.45, n), rng.uniform(0.35, 0.97, n)
+    start = np.stack([ca * r * np.cos(ang), cy + cb * r * np.sin(ang)], axis=1)
+    tangent = np.stack([-np.sin(ang), np.cos(ang)], axis=1) * rng.choice([-1.0, 1.0], n)[:, None]
+    end = start + tangent * rng.uniform(0.05, 0.12, n)[:, None]
+    mid = (start + end) / 2 + rng.normal(0, 0.02, (n, 2))
+    t = np.linspace(0, 1, 6)[None, :, None]
+    strands = (1 - t) ** 2 * start[:, None] + 2 * (1 - t) * t * mid[:, None] + t**2 * end[:, None]
+    scalp = soften(line_cover(f.canvas, list(strands), 0.006), 0.5)
     strength = 0.25 + 0.35 * ident.hair
-    gx, gy = f.canvas.grid()
     crown = np.clip((cy + 0.05 - gy) / 0.3, 0, 1) * ellipse_alpha(f.canvas, gx, gy, (0.0, cy), (ca, cb))
     a = (np.maximum(scalp * strength, crown * 0.3 * ident.hair))[..., None]
     rgb *= 1 - a
@@ -143,7 +156,9 @@ def _ellipse(centre, axes) -> np.ndarray:
     return np.stack([centre[0] + axes[0] * np.cos(t), centre[1] + axes[1] * np.sin(t)], axis=1)
 
 
-def render_head(ident: Identity, expr: Expression, canvas: Canvas, light: Light, rng: np.random.Generator) -> RenderedHead:
+def render_head(
+    ident: Identity, expr: Expression, canvas: Canvas, light: Light, rng: np.random.Generator
+) -> RenderedHead:
     """Draw the head facing the camera, upright, centred on the canvas (the scene rotates it)."""
     size = canvas.size
     gx, gy = canvas.grid()

@@ -34,7 +34,9 @@ _CAP_COLOURS = np.array(
     np.float32,
 )
 _IRIS_COLOURS = np.array([(0.24, 0.28, 0.35), (0.20, 0.15, 0.12), (0.30, 0.33, 0.38)], np.float32)
-_HAIR_COLOURS = np.array([(0.10, 0.08, 0.07), (0.28, 0.19, 0.12), (0.55, 0.42, 0.28), (0.18, 0.13, 0.10)], np.float32)
+_HAIR_COLOURS = np.array(
+    [(0.10, 0.08, 0.07), (0.28, 0.19, 0.12), (0.55, 0.42, 0.28), (0.18, 0.13, 0.10)], np.float32
+)
 
 
 def _pick(rng: np.random.Generator, palette: np.ndarray) -> RGB:
@@ -101,7 +103,11 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         blush=float(rng.uniform(0.08, 0.3)),
         face_h=float(rng.uniform(0.95, 1.06)),
         cheek=float(rng.uniform(0.5, 1.0)),
-        cranium=(float(rng.uniform(-0.55, -0.42)), float(rng.uniform(1.0, 1.1)), float(rng.uniform(1.05, 1.18))),
+        cranium=(
+            float(rng.uniform(-0.55, -0.42)),
+            float(rng.uniform(1.0, 1.1)),
+            float(rng.uniform(1.05, 1.18)),
+        ),
         eye_y=float(eye_y),
         eye_dx=float(rng.uniform(0.34, 0.42)),
         eye_w=float(rng.uniform(0.16, 0.21)),

@@ -58,14 +58,18 @@ class Placement:
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
         inv = self.rotation().T / self.scale
         dx, dy = xs - self.centre[0], ys - self.centre[1]
-        return (inv[0, 0] * dx + inv[0, 1] * dy).astype(np.float32), (inv[1, 0] * dx + inv[1, 1] * dy).astype(np.float32)
+        return (inv[0, 0] * dx + inv[0, 1] * dy).astype(np.float32), (inv[1, 0] * dx + inv[1, 1] * dy).astype(
+            np.float32
+        )
 
 
 def _fabric(rng: np.random.Generator) -> np.ndarray:
     return _FABRIC[rng.integers(len(_FABRIC))]
 
 
-def _folds(u: np.ndarray, v: np.ndarray, rng: np.random.Generator, strength: float, freq: float) -> np.ndarray:
+def _folds(
+    u: np.ndarray, v: np.ndarray, rng: np.random.Generator, strength: float, freq: float
+) -> np.ndarray:
     """Soft cloth folds: a few random low-frequency waves (computed coarse, they are smooth)."""
     cu, cv = u[::4, ::4], v[::4, ::4]
     out = np.ones_like(cu)
@@ -76,7 +80,9 @@ def _folds(u: np.ndarray, v: np.ndarray, rng: np.random.Generator, strength: flo
     return cv2.resize(out, (u.shape[1], u.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _pattern(u: np.ndarray, v: np.ndarray, base: np.ndarray, rng: np.random.Generator, period: float) -> np.ndarray:
+def _pattern(
+    u: np.ndarray, v: np.ndarray, base: np.ndarray, rng: np.random.Generator, period: float
+) -> np.ndarray:
     """Plain, striped or dotted fabric in its own coordinates."""
     image = np.broadcast_to(base, (*u.shape, 3)).copy()
     kind = rng.integers(3)
@@ -90,28 +96,47 @@ def _pattern(u: np.ndarray, v: np.ndarray, base: np.ndarray, rng: np.random.Gene
     return image * (1 - band[..., None]) + ink * band[..., None]
 
 
+def _upsample(image: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
 def background(size: int, rng: np.random.Generator) -> np.ndarray:
-    """The cot sheet, sometimes with an incubator wall across one side."""
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    """The cot sheet, sometimes with an incubator wall across one side (drawn at half size: it is soft)."""
+    half = max(size // 2, 16)
+    ys, xs = np.mgrid[0:half, 0:half].astype(np.float32) / half
     a = rng.uniform(0, np.pi)
     u, v = np.cos(a) * xs + np.sin(a) * ys, -np.sin(a) * xs + np.cos(a) * ys
-    image = _pattern(u, v, _fabric(rng), rng, rng.uniform(0.04, 0.12)) * _folds(u, v, rng, 0.12, 12.0)[..., None]
+    image = (
+        _pattern(u, v, _fabric(rng), rng, rng.uniform(0.04, 0.12)) * _folds(u, v, rng, 0.12, 12.0)[..., None]
+    )
     if rng.random() < 0.3:
-        side = np.clip((u - rng.uniform(0.7, 0.95)) * size * 0.5, 0, 1)[..., None]
+        side = np.clip((u - rng.uniform(0.7, 0.95)) * half * 0.5, 0, 1)[..., None]
         image = image * (1 - side) + rng.uniform(0.3, 0.8, 3).astype(np.float32) * side
-    return image.astype(np.float32)
+    return _upsample(image.astype(np.float32), size)
 
 
 def swaddle(image: np.ndarray, place: Placement, rng: np.random.Generator) -> None:
     """A blanket over the body, rising along the sides of the head when swaddled; casts a soft shadow."""
-    u, v = place.face_grid(image.shape[0])
+    size = image.shape[0]
+    u, v = place.face_grid(size)
     rise = rng.uniform(0.0, 0.7) if rng.random() < 0.6 else 0.0
-    edge = rng.uniform(0.88, 1.35) - rise * np.abs(u) ** 1.5 + 0.05 * np.sin(u * rng.uniform(3, 7) + rng.uniform(0, 6))
-    edge = edge + rng.uniform(-0.15, 0.15) * u
+    level, wave, phase, tilt = (
+        rng.uniform(0.88, 1.35),
+        rng.uniform(3, 7),
+        rng.uniform(0, 6),
+        rng.uniform(-0.15, 0.15),
+    )
+
+    def edge_at(x: np.ndarray) -> np.ndarray:
+        return level - rise * np.abs(x) ** 1.5 + 0.05 * np.sin(x * wave + phase) + tilt * x
+
+    edge = edge_at(u)
     inside = np.clip((v - edge) * place.scale + 0.5, 0, 1)
-    cloth = _pattern(u, v, _fabric(rng), rng, rng.uniform(0.15, 0.35))
-    roll = 1 + 0.12 * np.exp(-(((v - edge) - 0.08) / 0.06) ** 2)
-    cloth *= (_folds(u, v, rng, 0.25, 3.0) * roll)[..., None]
+    # The cloth's texture is smooth: draw it at half size.
+    hu, hv = u[::2, ::2], v[::2, ::2]
+    cloth = _pattern(hu, hv, _fabric(rng), rng, rng.uniform(0.15, 0.35))
+    roll = 1 + 0.12 * np.exp(-((((hv - edge_at(hu)) - 0.08) / 0.06) ** 2))
+    cloth = _upsample((cloth * (_folds(hu, hv, rng, 0.25, 3.0) * roll)[..., None]).astype(np.float32), size)
     shadow = 1 - 0.3 * np.exp(-np.clip(edge - v, 0, None) / 0.07) * (v < edge)
     image *= shadow[..., None]
     a = inside[..., None]
@@ -119,7 +144,9 @@ def swaddle(image: np.ndarray, place: Placement, rng: np.random.Generator) -> No
     image += a * cloth
 
 
-def _ellipsoids(canvas: Canvas, parts: list[tuple[tuple[float, float], tuple[float, float], float]], light: Light):
+def _ellipsoids(
+    canvas: Canvas, parts: list[tuple[tuple[float, float], tuple[float, float], float]], light: Light
+):
     """Height, shading and coverage of a union of ellipsoids (fists, fingers)."""
     gx, gy = canvas.grid()
     height = np.zeros_like(gx)
@@ -140,7 +167,9 @@ def _paste(image: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, matrix: np.nda
     image += prem
 
 
-def hand(image: np.ndarray, place: Placement, ident: Identity, light: Light, rng: np.random.Generator) -> None:
+def hand(
+    image: np.ndarray, place: Placement, ident: Identity, light: Light, rng: np.random.Generator
+) -> None:
     """A newborn's fist near the face (sometimes over a cheek or the mouth), with its forearm."""
     canvas = Canvas(ppu=max(place.scale, 4.0), extent=1.0)
     s = 0.3 * rng.uniform(0.85, 1.15)
@@ -155,12 +184,25 @@ def hand(image: np.ndarray, place: Placement, ident: Identity, light: Light, rng
     side = rng.choice([-1.0, 1.0])
     offset = (side * rng.uniform(0.55, 1.15), rng.uniform(0.0, 1.0))
     outward = np.arctan2(offset[1], offset[0]) + rng.uniform(-0.6, 0.6)
-    _paste(image, rgb.astype(np.float32), alpha, place.canvas_matrix(canvas, offset, outward if rng.random() < 0.8 else angle))
+    _paste(
+        image,
+        rgb.astype(np.float32),
+        alpha,
+        place.canvas_matrix(canvas, offset, outward if rng.random() < 0.8 else angle),
+    )
 
 
 def _stroke(size: int, points: np.ndarray, width_px: float) -> np.ndarray:
     layer = np.zeros((size, size), np.uint8)
-    cv2.polylines(layer, [np.round(points * 16).astype(np.int32)], False, 255, max(1, int(round(width_px))), cv2.LINE_AA, 4)
+    cv2.polylines(
+        layer,
+        [np.round(points * 16).astype(np.int32)],
+        False,
+        255,
+        max(1, round(width_px)),
+        cv2.LINE_AA,
+        4,
+    )
     return layer.astype(np.float32) / 255
 
 
@@ -207,11 +249,12 @@ def finger(image: np.ndarray, place: Placement, light: Light, rng: np.random.Gen
 def camera(image: np.ndarray, rng: np.random.Generator, blur_max: float, noise_max: float) -> np.ndarray:
     """Uneven light, colour cast, exposure, focus or motion blur and sensor noise; returns uint8 BGR."""
     size = image.shape[0]
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
+    axis = np.arange(size, dtype=np.float32) / size - 0.5
     a = rng.uniform(0, 2 * np.pi)
-    gradient = 1 + rng.uniform(0.0, 0.6) * (np.cos(a) * xs + np.sin(a) * ys)
-    vignette = 1 - rng.uniform(0.0, 0.5) * (xs**2 + ys**2)
-    cast = rng.uniform(0.9, 1.1, 3).astype(np.float32) * rng.uniform(0.8, 1.15)
+    slope, fall = rng.uniform(0.0, 0.6), rng.uniform(0.0, 0.5)
+    gradient = 1 + slope * (np.cos(a) * axis[None, :] + np.sin(a) * axis[:, None])
+    vignette = 1 - fall * (axis[None, :] ** 2 + axis[:, None] ** 2)
+    cast = (rng.uniform(0.9, 1.1, 3) * rng.uniform(0.8, 1.15)).astype(np.float32)
     image = image * (gradient * vignette)[..., None] * cast
     if rng.random() < 0.6:
         image = soften(image, rng.uniform(0.2, 1.0) * blur_max * size / 256)
@@ -222,6 +265,10 @@ def camera(image: np.ndarray, rng: np.random.Generator, blur_max: float, noise_m
         rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1.0)
         kernel = cv2.warpAffine(kernel, rot, (length, length))
         image = cv2.filter2D(image, -1, kernel / max(kernel.sum(), 1e-6))
+    # Sensor noise: per-pixel luminance grain plus coarser colour noise (cheaper than per-channel grain).
     sigma = rng.uniform(0.1, 1.0) * noise_max
-    image = image + sigma * rng.standard_normal(image.shape, dtype=np.float32)
+    grain = rng.standard_normal((size, size, 1), dtype=np.float32)
+    half = max(size // 2, 1)
+    chroma = _upsample(rng.standard_normal((half, half, 3), dtype=np.float32), size)
+    image = image + sigma * (grain + 0.6 * chroma)
     return (np.clip(image, 0, 1)[..., ::-1] * 255 + 0.5).astype(np.uint8)

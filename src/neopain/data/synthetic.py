@@ -40,11 +40,11 @@ REST_ODDS: dict[str, float] = {
     "brow_bulge": 0.1,
     "eye_squeeze": 0.08,
     "nasolabial_furrow": 0.1,
-    "open_lips": 0.2,
+    "open_lips": 0.15,
     "mouth_stretch_vertical": 0.05,
     "mouth_stretch_horizontal": 0.05,
     "taut_tongue": 0.03,
-    "tongue_protrusion": 0.12,
+    "tongue_protrusion": 0.1,
     "chin_quiver": 0.08,
 }
 # Actions that cannot show with closed lips.
@@ -108,13 +108,13 @@ def identity_for(config: SynthConfig, subject: int) -> Identity:
 
 def sample_expression(rng: np.random.Generator, pain: bool) -> Expression:
     """Actions and intensities from the latent state; low severities give subtle, borderline faces."""
-    severity = rng.uniform(0.3, 1.0) if pain else 0.0
+    severity = rng.uniform(0.5, 1.0) if pain else 0.0
     intensity: dict[str, float] = {}
     for action in ACTIONS:
         odds = PAIN_ODDS[action] * (0.5 + 0.5 * severity) if pain else REST_ODDS[action]
         present = rng.random() < odds
-        level = rng.uniform(0.25, 1.0) * (0.6 + 0.4 * severity) if pain else rng.uniform(0.2, 0.6)
-        intensity[action] = float(max(level, 0.2)) if present else 0.0
+        level = rng.uniform(0.4, 1.0) * (0.7 + 0.3 * severity) if pain else rng.uniform(0.2, 0.6)
+        intensity[action] = float(max(level, 0.3)) if present else 0.0
     if any(intensity[a] for a in _NEEDS_OPEN_LIPS):
         intensity["open_lips"] = max(intensity["open_lips"], 0.3)
     eyes_open = 0.0 if intensity["eye_squeeze"] or rng.random() < 0.55 else float(rng.uniform(0.4, 1.0))
@@ -154,10 +154,16 @@ def face_box(ident: Identity, place: Placement) -> tuple[float, float, float, fl
 def _light(rng: np.random.Generator) -> Light:
     azimuth = rng.uniform(0, 2 * np.pi)
     lateral = rng.uniform(0.2, 0.9)
-    return Light((lateral * np.cos(azimuth), lateral * np.sin(azimuth), 1.0), float(rng.uniform(0.3, 0.55)), float(rng.uniform(0.03, 0.12)))
+    return Light(
+        (lateral * np.cos(azimuth), lateral * np.sin(azimuth), 1.0),
+        float(rng.uniform(0.3, 0.55)),
+        float(rng.uniform(0.03, 0.12)),
+    )
 
 
-def _warp_mask(mask: np.ndarray, matrix: np.ndarray, size: int, box: tuple[float, float, float, float]) -> np.ndarray:
+def _warp_mask(
+    mask: np.ndarray, matrix: np.ndarray, size: int, box: tuple[float, float, float, float]
+) -> np.ndarray:
     """Regions in image pixels, cut to the face box so rounding never puts a region outside it."""
     out = cv2.warpAffine(mask, matrix, (size, size), flags=cv2.INTER_NEAREST, borderValue=0)
     x, y, w, h = box
@@ -174,10 +180,12 @@ def render_image(config: SynthConfig, ident: Identity, subject: int, k: int) -> 
     place = _placement(config, ident, rng)
     light = _light(rng)
     image = background(config.size, rng)
-    canvas = Canvas(ppu=place.scale * 1.25, extent=EXTENT)
+    canvas = Canvas(ppu=place.scale, extent=EXTENT)
     head = render_head(ident, expr, canvas, rotate_light(light, place.roll), rng)
     matrix = place.canvas_matrix(canvas)
-    prem = cv2.warpAffine(head.rgb * head.alpha[..., None], matrix, (config.size, config.size), flags=cv2.INTER_LINEAR)
+    prem = cv2.warpAffine(
+        head.rgb * head.alpha[..., None], matrix, (config.size, config.size), flags=cv2.INTER_LINEAR
+    )
     alpha = cv2.warpAffine(head.alpha, matrix, (config.size, config.size), flags=cv2.INTER_LINEAR)[..., None]
     image = image * (1 - alpha) + prem
     swaddle(image, place, rng)
@@ -219,9 +227,13 @@ def _sample(ident: Identity, subject: int, k: int, rendered: SynthImage) -> Samp
 def generate(out_dir: Path, config: SynthConfig, progress: Progress | None = None) -> Path:
     """Write images, masks and ``manifest.csv`` (last, atomically) under ``out_dir``; returns the manifest."""
     out_dir = Path(out_dir)
-    jobs = [(subject, k) for subject in range(1, config.subjects + 1) for k in range(config.images_per_subject)]
+    jobs = [
+        (subject, k) for subject in range(1, config.subjects + 1) for k in range(config.images_per_subject)
+    ]
     identities = {subject: identity_for(config, subject) for subject in range(1, config.subjects + 1)}
-    iterable: Iterable[tuple[int, int]] = jobs if progress is None else progress(jobs, "synthesising", len(jobs))
+    iterable: Iterable[tuple[int, int]] = (
+        jobs if progress is None else progress(jobs, "synthesising", len(jobs))
+    )
     samples = []
     for subject, k in iterable:
         ident = identities[subject]
@@ -242,5 +254,11 @@ def synthesize(
     progress: Progress | None = None,
 ) -> Path:
     """Generate the synthetic benchmark; returns ``out_dir/manifest.csv``."""
-    config = SynthConfig(subjects=subjects, images_per_subject=images_per_subject, seed=seed, size=size, label_noise=label_noise)
+    config = SynthConfig(
+        subjects=subjects,
+        images_per_subject=images_per_subject,
+        seed=seed,
+        size=size,
+        label_noise=label_noise,
+    )
     return generate(out_dir, config, progress)

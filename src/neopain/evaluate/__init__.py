@@ -1,4 +1,6 @@
-"""Evaluation: splits (image-wise and subject-wise), metrics, statistics, the pixel baseline, reports.
+"""Evaluation: splits (image-wise and subject-wise), metrics, statistics, the pixel baseline, the protocol
+runner, reports and model cards.
 
-Nothing in this package imports torch; models enter only through the probabilities they produce.
+Only ``protocol`` imports torch (it trains through ``neopain.train``); everything else works on the
+probabilities saved per repetition, so reports and cards can be rebuilt without the models.
 """

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,14 +55,14 @@ def fingerprint(data: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _clean(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """JSON-safe copy: NaN/inf become None (strict JSON), numpy scalars become Python ones."""
     if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -72,7 +73,7 @@ def _clean(value: Any) -> Any:
 def write_json(path: Path, data: Any) -> Path:
     """Write ``data`` as JSON to a temp file in the same folder, then rename: never half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_clean(data), indent=1, sort_keys=True, allow_nan=False) + "\n"
+    text = json.dumps(jsonable(data), indent=1, sort_keys=True, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -94,8 +95,20 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _component(name: str) -> str:
+    """A dataset or model name as one safe path component."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "_"
+
+
 def record_path(out_dir: Path, protocol: str, design: str, model: str, repeat: int) -> Path:
-    return out_dir / RESULTS_DIR / protocol / design / model / f"repeat_{repeat:02d}.json"
+    return (
+        out_dir
+        / RESULTS_DIR
+        / protocol
+        / _component(design)
+        / _component(model)
+        / f"repeat_{repeat:02d}.json"
+    )
 
 
 @dataclass(frozen=True)
@@ -120,10 +133,18 @@ class Record:
         try:
             metrics = {k: math.nan if v is None else float(v) for k, v in data["metrics"].items()}
             return cls(
-                data["protocol"], data["label"], data["design"], data["model"], int(data["repeat"]),
-                int(data["n_train"]), int(data["n_test"]), tuple(data["test_paths"]),
-                np.asarray(data["y"], dtype=np.int64), np.asarray(data["p"], dtype=np.float64),
-                metrics, dict(data.get("info", {})),
+                data["protocol"],
+                data["label"],
+                data["design"],
+                data["model"],
+                int(data["repeat"]),
+                int(data["n_train"]),
+                int(data["n_test"]),
+                tuple(data["test_paths"]),
+                np.asarray(data["y"], dtype=np.int64),
+                np.asarray(data["p"], dtype=np.float64),
+                metrics,
+                dict(data.get("info", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultsError(f"{where}: not a repetition record ({exc})") from exc

@@ -291,12 +291,48 @@ def cross_dataset(
         for name in names:
             rng = _rng(seed, r, zlib.crc32(name.encode()))
             kept, held = _holdout_rows(samples, rows[dataset_of == name], by_subject, test_size, rng)
+            if len(held) == 0:
+                # Table I tests on every dataset; a dataset too small for test_size would silently drop out.
+                raise SplitError(f"cross-dataset design, repetition {r + 1}: nothing of dataset '{name}' is held "
+                                 f"out at test_size {test_size}; use a larger test_size or more subjects")
             test_parts.append(held)
             if name in wanted:
                 train_parts.append(kept)
         train, test = np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(test_parts))
         label = f"train on {'+'.join(wanted)}, {protocol} {r + 1}/{repeats}"
         split = Split(label, protocol, train, test, seed, r, by_subject, wanted)
+        check_split(split, samples)
+        splits.append(split)
+    return splits
+
+
+def cross_dataset_kfold(
+    samples: Sequence[Sample], train_on: tuple[str, ...], k: int, seed: int
+) -> list[Split]:
+    """k subject-wise folds drawn in each dataset; fold i tests on every dataset's fold i, trains on
+    the other folds of ``train_on`` only (paired across designs, as ``cross_dataset``)."""
+    names = _datasets(samples)
+    train_on = tuple(sorted(set(train_on)))
+    missing = [d for d in train_on if d not in names]
+    if not train_on or missing:
+        raise SplitError(
+            f"cross-dataset design: dataset(s) {missing or 'none'} to train on not found among {names}"
+        )
+    per_dataset = []
+    for name in names:
+        rows = np.array([i for i, s in enumerate(samples) if s.dataset == name], dtype=np.int64)
+        try:
+            folds = subject_kfold([samples[i] for i in rows], k, seed)
+        except SplitError as exc:
+            raise SplitError(f"dataset '{name}': {exc}") from exc
+        per_dataset.append((name, rows, folds))
+    tag = f"subject-wise {k}-fold"
+    splits = []
+    for fold in range(k):
+        test = np.sort(np.concatenate([rows[f[fold].test] for _, rows, f in per_dataset]))
+        train = np.sort(np.concatenate([rows[f[fold].train] for n, rows, f in per_dataset if n in train_on]))
+        label = f"train on {'+'.join(train_on)}, {tag} {fold + 1}/{k}"
+        split = Split(label, tag, train, test, seed, fold, True, tuple(train_on))
         check_split(split, samples)
         splits.append(split)
     return splits

@@ -12,7 +12,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from neopain.config import get_settings
 from neopain.models.painnet import PainNet
 from neopain.models.registry import ModelError, register
 from neopain.preprocess import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, HeadConfig, ModelConfig
@@ -27,6 +26,8 @@ def _weights_on_disk(model: str, weights: Any, weights_path: str | None) -> dict
         file = Path(weights_path)
     else:
         file = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    from neopain.config import get_settings
+
     allow = get_settings().allow_download
     if not file.is_file():
         if not allow or weights_path:

@@ -6,4 +6,4 @@ from neopain.app.models.base import Base, opaque_id, utcnow
 from neopain.app.models.record import Record
 from neopain.app.models.user import User, UserSession
 
-__all__ = ["AuditEvent", "Assessment", "Baby", "Base", "Record", "User", "UserSession", "opaque_id", "utcnow"]
+__all__ = ["Assessment", "AuditEvent", "Baby", "Base", "Record", "User", "UserSession", "opaque_id", "utcnow"]

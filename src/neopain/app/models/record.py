@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from neopain.app.models.base import Base, UTCDateTime, opaque_id, utcnow
 from neopain.app.models.baby import Assessment, Baby
+from neopain.app.models.base import Base, UTCDateTime, opaque_id, utcnow
 
 
 class Record(Base):

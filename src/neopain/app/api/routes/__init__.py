@@ -1,0 +1,1 @@
+"""Routers: pages (server-rendered) and the small JSON API the camera and search use."""

@@ -1,0 +1,130 @@
+"""Start an assessment, the camera page, and the frames the camera posts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from neopain.app.api.deps import Clinician, Db, FormCsrf, HeaderCsrf, State
+from neopain.app.api.render import page
+from neopain.app.core.audit import audit
+from neopain.app.core.inference import ModelUnavailable
+from neopain.app.core.uploads import UploadError
+from neopain.app.models import Assessment, opaque_id
+from neopain.app.schemas import FRAME_ID, BabyPublic, BabySearchIn, ErrorPublic, FramePublic
+from neopain.app.services.babies import BabyInputError, baby_by_public_id, create_baby, search_babies
+from neopain.app.services.frames import FrameConflict, process_frame
+
+router = APIRouter(tags=["assessments"])
+ERRORS = {code: {"model": ErrorPublic} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)}
+
+
+def _assessment_or_404(db: Db, public_id: str) -> Assessment:
+    assessment = db.scalar(select(Assessment).where(Assessment.public_id == public_id))
+    if assessment is None:
+        raise HTTPException(404, "no such assessment")
+    return assessment
+
+
+@router.get("/assessments/new", response_class=HTMLResponse)
+def start_form(request: Request, state: State, db: Db, user: Clinician) -> HTMLResponse:
+    return page(request, state, "start.html", recent=search_babies(db, "", limit=8), error="")
+
+
+@router.post("/assessments", dependencies=[FormCsrf], response_class=HTMLResponse)
+def start(
+    request: Request,
+    state: State,
+    db: Db,
+    user: Clinician,
+    baby_id: Annotated[str, Form(max_length=64)] = "",
+    new_name: Annotated[str, Form(max_length=400)] = "",
+) -> Response:
+    """Either ``baby_id`` (an existing baby) or ``new_name`` (a new one)."""
+    try:
+        if baby_id:
+            baby = baby_by_public_id(db, baby_id)
+            if baby is None:
+                raise BabyInputError("that baby is not in the list any more; search again")
+        else:
+            baby = create_baby(db, new_name, user)
+            audit(db, user, "create", "baby", baby.public_id)
+    except BabyInputError as exc:
+        db.rollback()
+        recent = search_babies(db, "", limit=8)
+        return page(request, state, "start.html", 422, recent=recent, error=str(exc))
+    assessment = Assessment(baby_id=baby.id, started_by=user.id)
+    db.add(assessment)
+    db.flush()
+    audit(db, user, "create", "assessment", assessment.public_id)
+    db.commit()
+    return RedirectResponse(f"/assessments/{assessment.public_id}/camera", status_code=303)
+
+
+@router.get("/assessments/{assessment_id}/camera", response_class=HTMLResponse)
+def camera(request: Request, state: State, db: Db, user: Clinician, assessment_id: str) -> HTMLResponse:
+    """Opening the camera page takes the assessment over: an older tab's frames get 409 and it stops."""
+    assessment = _assessment_or_404(db, assessment_id)
+    assessment.client_token = opaque_id()
+    audit(db, user, "view", "assessment", assessment.public_id)
+    db.commit()
+    return page(
+        request,
+        state,
+        "camera.html",
+        assessment=assessment,
+        baby=assessment.baby,
+        client_token=assessment.client_token,
+        idle_ms=int(state.settings.session_idle_minutes * 60_000),
+    )
+
+
+@router.post(
+    "/api/babies/search", dependencies=[HeaderCsrf], response_model=list[BabyPublic], responses=ERRORS
+)
+def baby_search(db: Db, user: Clinician, body: BabySearchIn) -> list[BabyPublic]:
+    """Search as you type; POST so that no name ever appears in a URL or an access log."""
+    return [BabyPublic(id=b.public_id, name=b.display_name) for b in search_babies(db, body.q, limit=20)]
+
+
+@router.post(
+    "/api/assessments/{assessment_id}/frames",
+    dependencies=[HeaderCsrf],
+    response_model=FramePublic,
+    responses=ERRORS,
+)
+def post_frame(
+    state: State,
+    db: Db,
+    user: Clinician,
+    assessment_id: str,
+    frame: Annotated[UploadFile, File(description="JPEG, PNG or WebP")],
+    frame_id: Annotated[str, Form(description="client id of the frame; a retry reuses it")],
+    client_token: Annotated[str, Form(max_length=64)],
+) -> FramePublic:
+    if not FRAME_ID.match(frame_id):
+        raise HTTPException(422, "frame_id must be 8-64 letters, digits, '-' or '_'")
+    assessment = _assessment_or_404(db, assessment_id)
+    data = frame.file.read(state.settings.max_upload_bytes + 1)
+    try:
+        return process_frame(
+            db,
+            assessment=assessment,
+            user=user,
+            data=data,
+            frame_id=frame_id,
+            client_token=client_token,
+            predictor=state.predictor,
+            images=state.images,
+            max_bytes=state.settings.max_upload_bytes,
+            max_pixels=state.settings.max_upload_pixels,
+        )
+    except UploadError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    except FrameConflict as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except ModelUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc

@@ -1,0 +1,83 @@
+"""The app's view of the predictor: any object with ``assess_bytes`` and a few attributes will do.
+
+The real one is ``neopain.inference.Predictor`` (ONNX Runtime, no torch). Loading happens lazily, once,
+so the pages work (and say so) when no model is configured.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class AssessmentLike(Protocol):
+    status: str
+    reason: str | None
+    label: str | None
+    probability: float | None
+    confidence: float | None
+    box: Any
+    timings_ms: dict[str, float]
+    model_id: str
+
+
+class PredictorLike(Protocol):
+    model_id: str
+    synthetic: bool
+    card: dict[str, Any] | None
+
+    def assess_bytes(self, data: bytes) -> AssessmentLike: ...
+
+
+class ModelUnavailable(RuntimeError):
+    """No model configured, or the file cannot be loaded; the message says which."""
+
+
+def load_predictor(model_path: Path | None, detector: str) -> PredictorLike:
+    if model_path is None:
+        raise ModelUnavailable("no model configured: start the server with --model FILE")
+    if not Path(model_path).is_file():
+        raise ModelUnavailable(f"model file not found: {model_path}")
+    from neopain.inference import Predictor  # torch-free; imported late so pages work without a model
+
+    return Predictor.from_files(model_path, detector=detector)
+
+
+class PredictorHolder:
+    """Holds one predictor for the process; one frame at a time goes through it (detectors keep state)."""
+
+    def __init__(self, predictor: PredictorLike | None, model_path: Path | None, detector: str) -> None:
+        self._predictor = predictor
+        self._model_path = model_path
+        self._detector = detector
+        self._load_lock = threading.Lock()
+        self.run_lock = threading.Lock()
+        self._error: str | None = None
+
+    def get(self) -> PredictorLike:
+        with self._load_lock:
+            if self._predictor is None:
+                if self._error is not None:
+                    raise ModelUnavailable(self._error)
+                try:
+                    self._predictor = load_predictor(self._model_path, self._detector)
+                except ModelUnavailable as exc:
+                    self._error = str(exc)
+                    raise
+                except Exception as exc:  # a broken ONNX file, a missing detector weight
+                    self._error = f"model cannot be loaded: {exc}"
+                    raise ModelUnavailable(self._error) from exc
+            return self._predictor
+
+    def peek(self) -> PredictorLike | None:
+        """The predictor if it loads, else None (pages show a note instead of failing)."""
+        try:
+            return self.get()
+        except ModelUnavailable:
+            return None
+
+    def assess(self, data: bytes) -> AssessmentLike:
+        predictor = self.get()
+        with self.run_lock:
+            return predictor.assess_bytes(data)

@@ -1,0 +1,65 @@
+"""Saved images on disk: random names, atomic writes, outside any static folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+from pathlib import Path
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(jpg|png|webp)$")
+
+
+class ImageStoreError(ValueError):
+    """An image name that is not one of ours, or a file that is missing."""
+
+
+class ImageStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def new_name(self, suffix: str) -> str:
+        return f"{secrets.token_urlsafe(24)}.{suffix}"
+
+    def path_of(self, name: str) -> Path:
+        """Only names we generate are accepted, so no path can escape the folder."""
+        if not _NAME.match(name):
+            raise ImageStoreError("not an image name of this store")
+        return self.root / name[:2] / name
+
+    def write(self, data: bytes, suffix: str) -> str:
+        """Write to a temporary file, flush to disk, then rename; returns the new name."""
+        name = self.new_name(suffix)
+        path = self.path_of(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return name
+
+    def read(self, name: str) -> bytes:
+        path = self.path_of(name)
+        if not path.is_file():
+            raise ImageStoreError("image file missing")
+        return path.read_bytes()
+
+    def size_of(self, name: str) -> tuple[int, int] | None:
+        """(width, height) read from the file's header, or None if it is missing or unreadable."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(self.path_of(name)) as image:
+                return image.size
+        except (OSError, UnidentifiedImageError, ImageStoreError):
+            return None
+
+    def delete(self, name: str) -> None:
+        self.path_of(name).unlink(missing_ok=True)

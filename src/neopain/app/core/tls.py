@@ -1,0 +1,119 @@
+"""HTTPS for the ward network: a self-signed certificate made on first use (or the user's own pair)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+CERT_FILE = "neopain-cert.pem"
+KEY_FILE = "neopain-key.pem"
+VALID_DAYS = 825  # the most that Apple devices accept for a server certificate
+
+
+class TlsError(ValueError):
+    """A certificate or key that is missing or cannot be used."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _names_for(host: str) -> tuple[list[str], list[str]]:
+    """DNS names and IP addresses the certificate should cover."""
+    dns = {"localhost", socket.gethostname()}
+    ips = {"127.0.0.1", "::1"}
+    for candidate in (host, *_local_addresses()):
+        try:
+            ipaddress.ip_address(candidate)
+            ips.add(candidate)
+        except ValueError:
+            if candidate:
+                dns.add(candidate)
+    ips.discard("0.0.0.0")
+    ips.discard("::")
+    return sorted(dns), sorted(ips)
+
+
+def _local_addresses() -> list[str]:
+    try:
+        return sorted({info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)})
+    except OSError:
+        return []
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def self_signed(folder: Path, host: str) -> tuple[Path, Path]:
+    """(cert, key) under ``folder``, created once; reused on later starts so phones trust it once."""
+    cert_path, key_path = folder / CERT_FILE, folder / KEY_FILE
+    if cert_path.is_file() and key_path.is_file():
+        return cert_path, key_path
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    dns, ips = _names_for(host)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "neopain bedside (self-signed)")])
+    now = dt.datetime.now(dt.UTC)
+    alt = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    _write_private(key_path, key_pem)
+    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def fingerprint(cert_path: Path) -> str:
+    """SHA-256 fingerprint to compare on the phone when it warns about the self-signed certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def check_pair(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
+    """The user's own certificate and key, both or neither."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise TlsError("give both --cert and --key, or neither")
+    for path in (cert, key):
+        if not path.is_file():
+            raise TlsError(f"{path}: file not found")
+    return cert, key

@@ -1,0 +1,153 @@
+"""The app factory: ``create_app(settings, predictor=None)`` builds a ready FastAPI app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from neopain.app.api.deps import SESSION_COOKIE, AppState, CsrfFailed, Forbidden, NotAuthenticated
+from neopain.app.api.routes import admin, assessments, auth, history, pages, records
+from neopain.app.core.db import make_engine, session_factory, upgrade
+from neopain.app.core.inference import PredictorHolder, PredictorLike
+from neopain.app.core.settings import AppSettings
+from neopain.app.core.storage import ImageStore
+from neopain.app.models import Record
+from neopain.log import get_logger
+
+HERE = Path(__file__).resolve().parent
+BODY_SLACK = 64 * 1024  # room for the multipart envelope and form fields around a frame
+log = get_logger(__name__)
+
+# 'self' only: no CDN, no inline script; blob:/mediastream: for the camera preview.
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+def create_app(settings: AppSettings | None = None, predictor: PredictorLike | None = None) -> FastAPI:
+    """Migrate the database, clean half-written images and wire routes; ``predictor`` overrides the file."""
+    settings = settings or AppSettings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    images = ImageStore(settings.images_dir)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        predictor=PredictorHolder(predictor, settings.model_path, settings.detector),
+        images=images,
+        templates=Jinja2Templates(directory=HERE / "templates"),
+        tz=ZoneInfo(settings.timezone),
+    )
+    removed = clean_orphans(state)
+    if removed:
+        log.info("removed %d half-written or orphan image files", removed)
+    app = FastAPI(title="neopain bedside", docs_url=None, redoc_url=None)
+    app.state.neopain = state
+    for module in (auth, pages, assessments, history, records, admin):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    _add_error_handlers(app)
+    _add_headers(app)
+    return app
+
+
+def first_login(settings: AppSettings, username: str = "nurse", role: str = "nurse") -> str | None:
+    """For the demo: make sure ``username`` exists; returns its new random password, or None if it existed."""
+    from neopain.app.core.db import session_scope
+    from neopain.app.services.users import ensure_user
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    with session_scope(session_factory(engine)) as db:
+        password = ensure_user(db, username, role)
+    engine.dispose()
+    return password
+
+
+def clean_orphans(state: AppState) -> int:
+    """Delete temp files of interrupted writes and images whose row never committed."""
+    root = state.images.root
+    if not root.is_dir():
+        return 0
+    with state.sessions() as db:
+        known = set(db.scalars(select(Record.image_name)))
+    removed = 0
+    for path in root.glob("*/*"):
+        if path.is_file() and (path.name.endswith(".part") or path.name not in known):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def error_page(request: Request, status: int, message: str) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": message}, status_code=status)
+        from neopain.app.api.render import page
+
+        return page(request, request.app.state.neopain, "error.html", status, status=status, message=message)
+
+    @app.exception_handler(NotAuthenticated)
+    async def not_authenticated(request: Request, _exc: Exception) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "not logged in (or logged out after inactivity)"}, status_code=401)
+        target = "/login?expired=1" if request.cookies.get(SESSION_COOKIE) else "/login"
+        response = RedirectResponse(target, status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, _exc: Exception) -> Response:
+        return error_page(request, 403, "Your role does not allow this page.")
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, _exc: Exception) -> Response:
+        return error_page(request, 403, "The form expired or came from elsewhere; go back and try again.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return error_page(request, 422, f"invalid input: {where} {first.get('msg', '')}".strip())
+
+
+def _too_large(request: Request) -> Response | None:
+    """Refuse a declared body far above the frame limit before anything reads it."""
+    limit = request.app.state.neopain.settings.max_upload_bytes + BODY_SLACK
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return JSONResponse({"detail": f"the request is larger than {limit} bytes"}, status_code=413)
+    return None
+
+
+def _add_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = _too_large(request) or await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"  # patient pages never land in a cache
+        return response

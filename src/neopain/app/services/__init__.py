@@ -1,0 +1,1 @@
+"""What the routes do, apart from HTTP: frames, babies, users."""

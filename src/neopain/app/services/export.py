@@ -1,0 +1,83 @@
+"""Confirmed records -> images + a manifest the training pipeline reads (the ward-to-model loop)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from neopain.app.core.audit import audit
+from neopain.app.core.storage import ImageStore, ImageStoreError
+from neopain.app.models import Record
+from neopain.data.manifest import Sample, write_manifest
+from neopain.nfcs import ACTIONS
+
+DATASET = "ward"
+MANIFEST_NAME = "manifest.csv"
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    manifest: Path
+    exported: int
+    missing_images: int
+
+
+def _copy_atomic(data: bytes, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sample_of(record: Record, image_path: str) -> Sample:
+    """One manifest row: subject is the baby's opaque id (never the name); the label is the clinician's."""
+    actions = None
+    score = None
+    if record.nfcs_actions is not None:
+        actions = {a: int(a in record.nfcs_actions) for a in ACTIONS}
+        score = float(sum(actions.values()))
+    box = tuple(record.box[:4]) if record.box and len(record.box) >= 4 else None
+    return Sample(
+        path=image_path,
+        subject=record.baby.public_id,
+        dataset=DATASET,
+        label=record.confirmed_label or "",
+        stimulus="ward",
+        box=box,
+        actions=actions,
+        nfcs_score=score,  # type: ignore[arg-type]
+    )
+
+
+def export_labelled(db: Session, images: ImageStore, out_dir: Path) -> ExportSummary:
+    """Write ``out_dir/images/<record id>.<ext>`` and ``out_dir/manifest.csv``; audit each record exported."""
+    records = list(
+        db.scalars(
+            select(Record).where(Record.confirmed_label.is_not(None)).order_by(Record.captured_at, Record.id)
+        )
+    )
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    samples: list[Sample] = []
+    missing = 0
+    for record in records:
+        try:
+            data = images.read(record.image_name)
+        except ImageStoreError:
+            missing += 1
+            continue
+        relative = f"images/{record.public_id}.{record.image_name.rsplit('.', 1)[-1]}"
+        _copy_atomic(data, out_dir / relative)
+        samples.append(sample_of(record, relative))
+        audit(db, None, "export", "record", record.public_id)
+    manifest = write_manifest(samples, out_dir / MANIFEST_NAME)
+    db.commit()
+    return ExportSummary(manifest, len(samples), missing)

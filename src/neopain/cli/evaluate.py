@@ -1,0 +1,126 @@
+"""``neopain evaluate``: the paper's protocol and the subject-independent one, a report, a model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from neopain.cli.apps import app
+from neopain.cli.common import console, user_errors
+from neopain.data.manifest import ManifestError, binary_task, read_manifest
+from neopain.imageio import ImageError
+
+PROTOCOL_CHOICES = {"paper": ("paper",), "subject": ("subject",), "both": ("paper", "subject")}
+
+
+def _errors():
+    # ValueError covers SplitError/ProtocolError, ResultsError, TrainDataError, ModelError, CheckpointError.
+    return user_errors(ManifestError, ImageError, ValueError)
+
+
+def _split_list(text: str, what: str) -> tuple[str, ...]:
+    items = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not items:
+        raise typer.BadParameter(f"{what}: give at least one, comma-separated")
+    return items
+
+
+def _designs(text: str | None) -> tuple[tuple[str, ...], ...] | None:
+    """'icope,unifesp,icope+unifesp' -> (('icope',), ('unifesp',), ('icope', 'unifesp'))."""
+    if text is None:
+        return None
+    return tuple(tuple(part.split("+")) for part in _split_list(text, "--train-on"))
+
+
+@app.command("evaluate")
+def evaluate_command(
+    faces: Annotated[Path, typer.Argument(help="faces manifest CSV (square face crops)")],
+    out: Annotated[
+        Path, typer.Option(help="output folder, e.g. runs/NAME (rerun the same command to resume)")
+    ],
+    protocol: Annotated[
+        str, typer.Option(help="paper (image-wise) | subject (subject-independent) | both")
+    ] = "both",
+    models: Annotated[
+        str, typer.Option(help="comma-separated, e.g. mobilenet_v2,vggface16,ncnn")
+    ] = "mobilenet_v2",
+    repeats: Annotated[int, typer.Option(help="repeated hold-outs per protocol (the paper: 10)")] = 10,
+    folds: Annotated[int, typer.Option(help="> 0: subject-independent k-fold, not repeated hold-out")] = 0,
+    test_size: Annotated[float, typer.Option(help="held-out share per repetition (the paper: 0.2)")] = 0.2,
+    seed: Annotated[int, typer.Option()] = 0,
+    epochs: Annotated[int, typer.Option(help="most training epochs per repetition")] = 100,
+    batch_size: Annotated[int, typer.Option()] = 16,
+    input_size: Annotated[int | None, typer.Option(help="default: each model's own")] = None,
+    augment: Annotated[str, typer.Option(help="offline | online | none")] = "offline",
+    copies: Annotated[int, typer.Option(help="augmented copies per face in offline mode")] = 20,
+    patience: Annotated[int, typer.Option()] = 5,
+    pretrained: Annotated[bool, typer.Option(help="start from the backbone's pretrained weights")] = True,
+    weights: Annotated[Path | None, typer.Option(help="backbone weight file (VGG-Face)")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
+    baseline: Annotated[bool, typer.Option(help="also fit the pixel logistic-regression baseline")] = True,
+    train_on: Annotated[
+        str | None,
+        typer.Option(
+            help="training sets, e.g. icope,unifesp,icope+unifesp (default with 2+ datasets: each, then all)"
+        ),
+    ] = None,
+    sensitivity: Annotated[float, typer.Option(help="target sensitivity for the reported threshold")] = 0.95,
+    keep_checkpoints: Annotated[
+        bool, typer.Option(help="keep every repetition's checkpoints (disk)")
+    ] = False,
+    final: Annotated[
+        bool, typer.Option(help="then train the first model on all faces into OUT/final")
+    ] = False,
+) -> None:
+    """Evaluate models with the paper's protocol and the subject-independent one; write the report."""
+    from neopain.evaluate.card import write_model_card
+    from neopain.evaluate.protocol import EvalConfig, run_protocol, train_final
+    from neopain.evaluate.report import write_report
+    from neopain.train import TrainConfig
+
+    if protocol not in PROTOCOL_CHOICES:
+        raise typer.BadParameter(f"--protocol must be one of {', '.join(PROTOCOL_CHOICES)}, got '{protocol}'")
+    with _errors():
+        samples = binary_task(read_manifest(faces))
+        train_config = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            input_size=input_size,
+            augment=augment,
+            copies=copies,
+            patience=patience,
+            device=device,
+            pretrained=pretrained,
+            seed=seed,
+            weights_path=str(weights) if weights else None,
+        )
+        config = EvalConfig(
+            protocols=PROTOCOL_CHOICES[protocol],
+            models=_split_list(models, "--models"),
+            repeats=repeats,
+            folds=folds,
+            test_size=test_size,
+            seed=seed,
+            baseline=baseline,
+            designs=_designs(train_on),
+            keep_checkpoints=keep_checkpoints,
+            sensitivity=sensitivity,
+            train=train_config,
+        )
+        run_protocol(samples, faces, out, config)
+        md, page = write_report(out, sensitivity)
+        console.print(f"report: {md} and {page}")
+        if final:
+            result = train_final(samples, faces, config.models[0], out / "final", train_config)
+            card_json, _ = write_model_card(
+                out / "final",
+                samples,
+                out,
+                result.config,
+                train_config={**train_config.to_dict(), "final": True},
+                checkpoint=result.checkpoint,
+                sensitivity=sensitivity,
+            )
+            console.print(f"final model: {result.checkpoint}; card: {card_json}")

@@ -1,0 +1,131 @@
+"""``neopain serve``, ``neopain users create`` and ``neopain db upgrade``: the bedside app's commands."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from neopain.cli.apps import app
+from neopain.cli.common import console, user_errors
+
+users_app = typer.Typer(help="Accounts of the bedside app.", no_args_is_help=True)
+db_app = typer.Typer(help="The bedside app's database.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
+
+PASSWORD_ENV = "NEOPAIN_NEW_PASSWORD"
+
+
+class ServeError(ValueError):
+    """A server option that cannot work (e.g. a LAN address without HTTPS)."""
+
+
+def _settings(model: Path | None = None, https: bool = False):  # type: ignore[no-untyped-def]
+    from neopain.app.core.settings import AppSettings
+
+    overrides = {"https": https} if https else {}
+    if model is not None:
+        overrides["model_path"] = model
+    return AppSettings(**overrides)
+
+
+def tls_files(settings, host: str, https: bool, cert: Path | None, key: Path | None):  # type: ignore[no-untyped-def]
+    """(cert, key) to serve with, or None for plain HTTP on loopback."""
+    from neopain.app.core.tls import check_pair, is_loopback, self_signed
+
+    own = check_pair(cert, key)
+    if own is not None:
+        return own
+    if not https:
+        if not is_loopback(host):
+            raise ServeError(
+                f"binding {host} exposes the app to the network: add --https (phones only open the camera "
+                "over HTTPS), or keep the default --host 127.0.0.1"
+            )
+        return None
+    return self_signed(settings.app_dir / "tls", host)
+
+
+@app.command()
+def serve(
+    model: Annotated[Path | None, typer.Option(help="ONNX classifier (from `neopain export`).")] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; anything but loopback needs HTTPS.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    https: Annotated[
+        bool, typer.Option("--https", help="Serve over TLS (self-signed certificate if none given).")
+    ] = False,
+    cert: Annotated[Path | None, typer.Option(help="Your TLS certificate (PEM).")] = None,
+    key: Annotated[Path | None, typer.Option(help="Your TLS private key (PEM).")] = None,
+) -> None:
+    """Serve the bedside web app (camera, history, charts) to the browsers of the ward."""
+    import uvicorn
+
+    from neopain.app.core.inference import ModelUnavailable, load_predictor
+    from neopain.app.core.tls import TlsError, fingerprint
+    from neopain.app.main import create_app
+
+    with user_errors(ServeError, TlsError, ModelUnavailable, OSError, ValueError):
+        if model is not None and not model.is_file():
+            raise ModelUnavailable(f"model file not found: {model}")
+        pair = tls_files(_settings(), host, https, cert, key)
+        settings = _settings(model, https=pair is not None)
+        predictor = load_predictor(settings.model_path, settings.detector) if settings.model_path else None
+        application = create_app(settings, predictor)
+    scheme = "https" if pair else "http"
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    console.print(f"neopain bedside app on {scheme}://{shown}:{port}  (Ctrl+C to stop)")
+    if pair and cert is None:
+        console.print(f"self-signed certificate, SHA-256 {fingerprint(pair[0])}")
+    if predictor is None:
+        console.print("[yellow]no model loaded[/yellow]: pages work, the camera cannot assess (use --model)")
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=str(pair[0]) if pair else None,
+        ssl_keyfile=str(pair[1]) if pair else None,
+    )
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name (letters, digits, . _ -).")],
+    role: Annotated[str, typer.Option(help="nurse | researcher | admin")] = "nurse",
+) -> None:
+    """Create an account; the password comes from $NEOPAIN_NEW_PASSWORD or a hidden prompt."""
+    from neopain.app.core.db import make_engine, session_factory, session_scope, upgrade
+    from neopain.app.core.security import PasswordPolicyError
+    from neopain.app.schemas import UserCreate
+    from neopain.app.services.users import UserExists, create_user
+
+    password = os.environ.get(PASSWORD_ENV) or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    with user_errors(UserExists, PasswordPolicyError, ValueError):
+        try:
+            spec = UserCreate(username=username, password=password, role=role)
+        except ValidationError as exc:
+            raise ValueError("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
+        engine = make_engine(_settings().database_url)
+        upgrade(engine)
+        with session_scope(session_factory(engine)) as db:
+            create_user(db, spec)
+    console.print(f"created {role} '{username}'")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the newest schema (the server also does this at start)."""
+    from neopain.app.core.db import make_engine, upgrade
+
+    engine = make_engine(_settings().database_url)
+    upgrade(engine)
+    console.print(f"database at the newest schema ({engine.url.render_as_string(hide_password=True)})")

@@ -1,0 +1,125 @@
+"""The paper's Table II for our variants: size, latency and every metric before and after int8.
+
+All variants score the same test crops; latency is batch 1 on ``threads`` ONNX Runtime threads
+(median and p95 of ``repeats`` runs after a warm-up). Metric changes are in percentage points
+against the first (float) variant.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neopain.evaluate.metrics import METRIC_NAMES, binary_metrics
+from neopain.faces.cache import atomic_write_bytes
+from neopain.inference_model import OnnxClassifier
+from neopain.preprocess import preprocess_batch
+
+SHIP_NOTE = {"dynamic": "not for shipping: ConvInteger is slower than float on x86"}
+
+
+def batch1_latency_ms(classifier: OnnxClassifier, sample: np.ndarray, repeats: int, warmup: int = 5) -> tuple[float, float]:
+    """(median, p95) of single-image inference time in ms."""
+    for _ in range(warmup):
+        classifier.logits(sample)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        classifier.logits(sample)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return float(np.median(times)), float(np.percentile(times, 95))
+
+
+def _variant_row(name: str, path: Path, crops: Sequence[np.ndarray], y_true: np.ndarray | None,
+                 threads: int, repeats: int) -> tuple[dict[str, Any], np.ndarray]:
+    classifier = OnnxClassifier(path, threads=threads)
+    p = classifier.probabilities(crops)
+    sample = preprocess_batch(list(crops[:1]), classifier.config)
+    median, p95 = batch1_latency_ms(classifier, sample, repeats)
+    row: dict[str, Any] = {
+        "variant": name,
+        "file": path.name,
+        "model_id": classifier.model_id,
+        "size_mib": round(path.stat().st_size / 2**20, 3),
+        "latency_ms": round(median, 3),
+        "latency_p95_ms": round(p95, 3),
+        "metrics": None if y_true is None else {k: float(v) for k, v in binary_metrics(y_true, p).items()},
+    }
+    if name in SHIP_NOTE:
+        row["note"] = SHIP_NOTE[name]
+    return row, p
+
+
+def _agreement(p: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    return {
+        "label_agreement": float(np.mean((p >= 0.5) == (reference >= 0.5))),
+        "max_abs_p_diff": float(np.abs(p - reference).max()),
+        "mean_abs_p_diff": float(np.abs(p - reference).mean()),
+    }
+
+
+def _deltas_pp(metrics: Mapping[str, float], reference: Mapping[str, float]) -> dict[str, float]:
+    return {k: round((metrics[k] - reference[k]) * 100.0, 3) for k in METRIC_NAMES
+            if np.isfinite(metrics[k]) and np.isfinite(reference[k])}
+
+
+def table_ii(
+    variants: Mapping[str, str | Path],
+    crops: Sequence[np.ndarray],
+    y_true: Sequence[int] | np.ndarray | None,
+    threads: int = 2,
+    repeats: int = 50,
+    out_json: str | Path | None = None,
+    out_md: str | Path | None = None,
+) -> dict[str, Any]:
+    """Rows for each variant (the first is the reference, normally "float"); JSON/Markdown written if asked."""
+    if not variants:
+        raise ValueError("table_ii needs at least one model variant")
+    if not crops:
+        raise ValueError("table_ii needs test face crops")
+    y = None if y_true is None else np.asarray(y_true, dtype=np.int64)
+    rows, reference = [], None
+    for name, path in variants.items():
+        row, p = _variant_row(name, Path(path), crops, y, threads, repeats)
+        if reference is None:
+            reference = (row, p)
+        else:
+            row["agreement_with_" + reference[0]["variant"]] = _agreement(p, reference[1])
+            if row["metrics"] is not None:
+                row["metric_change_pp"] = _deltas_pp(row["metrics"], reference[0]["metrics"])
+        rows.append(row)
+    table = {"test_crops": len(crops), "threads": threads, "batch": 1, "repeats": repeats, "rows": rows}
+    if out_json is not None:
+        atomic_write_bytes(Path(out_json), (json.dumps(table, indent=2) + "\n").encode())
+    if out_md is not None:
+        atomic_write_bytes(Path(out_md), table_ii_markdown(table).encode())
+    return table
+
+
+def _fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value * scale:.{digits}f}"
+
+
+def table_ii_markdown(table: Mapping[str, Any]) -> str:
+    """Table II as Markdown: one row per variant, metrics in %, changes in percentage points."""
+    shown = ("accuracy", "sensitivity", "specificity", "f1", "roc_auc")
+    header = ["variant", "size (MiB)", "latency ms (p95)"] + [f"{m} %" for m in shown] + ["agreement", "max |dP|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table["rows"]:
+        metrics = row.get("metrics") or {}
+        agreement = next((v for k, v in row.items() if k.startswith("agreement_with_")), None)
+        cells = [row["variant"] + (" (not shipped)" if "note" in row else ""), _fmt(row["size_mib"], digits=2),
+                 f"{row['latency_ms']:.2f} ({row['latency_p95_ms']:.2f})"]
+        cells += [_fmt(metrics.get(m), 100.0, 1) for m in shown]
+        cells += ["reference", "-"] if agreement is None else [
+            f"{agreement['label_agreement'] * 100:.1f}%", f"{agreement['max_abs_p_diff']:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"{table['test_crops']} test crops; latency: batch 1, {table['threads']} threads, "
+                 f"median of {table['repeats']} runs (p95 in brackets). Agreement: same label as the first row.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,194 @@
+"""The bedside predictor: image -> face -> the training crop -> ONNX classifier -> an ``Assessment``.
+
+ONNX Runtime, OpenCV and numpy only: importing this module never imports torch (a test checks it).
+The classifier's preprocessing comes from the model file's metadata and the crop from
+``neopain.faces.crop``, the very code that cut the training faces. A quality gate
+(``neopain.inference_quality``) answers "no assessment" with a reason instead of guessing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neopain.faces import CropSettings, Face, FaceDetector, choose_face, create_detector
+from neopain.faces.crop import crop_with
+from neopain.imageio import ImageError, decode_image
+from neopain.inference_model import META_CROP, ModelFileError, OnnxClassifier
+from neopain.inference_quality import REASONS, QualityGate, crop_reason, detection_reason
+from neopain.preprocess import ModelConfig
+
+__all__ = ["REASONS", "STAGES", "Assessment", "ImageError", "ModelFileError", "Predictor", "QualityGate"]
+
+STAGES = ("decode", "detect", "crop", "classify", "total")
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+@dataclass
+class Assessment:
+    """One frame's answer. ``status`` is "ok" (label and probability set) or "no_assessment" (``reason``)."""
+
+    status: str
+    reason: str | None
+    label: str | None
+    probability: float | None  # P(pain); smoothed in stream mode
+    confidence: float | None  # probability of the predicted label
+    box: tuple[float, float, float, float] | None
+    landmarks: list[list[float]] | None
+    timings_ms: dict[str, float]
+    model_id: str
+    crop: np.ndarray | None = field(default=None, repr=False)  # BGR uint8 face crop; not serialised
+    raw_probability: float | None = None  # stream mode: P(pain) of this frame alone, before smoothing
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def with_probability(self, probability: float, labels: Sequence[str], threshold: float = 0.5) -> Assessment:
+        """A copy labelled from ``probability`` (P(pain)); the label is "pain" when p >= threshold."""
+        pain, no_pain = ("pain", "no_pain") if "pain" in labels else (labels[1], labels[0])
+        label = pain if probability >= threshold else no_pain
+        confidence = probability if label == pain else 1.0 - probability
+        return replace(self, status="ok", reason=None, label=label, probability=float(probability),
+                       confidence=float(confidence))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: plain floats and lists, the crop left out."""
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "label": self.label,
+            "probability": None if self.probability is None else round(float(self.probability), 6),
+            "confidence": None if self.confidence is None else round(float(self.confidence), 6),
+            "raw_probability": None if self.raw_probability is None else round(float(self.raw_probability), 6),
+            "box": None if self.box is None else [round(float(v), 2) for v in self.box],
+            "landmarks": self.landmarks,
+            "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
+            "model_id": self.model_id,
+        }
+
+
+def _check_frame(image_bgr: Any) -> None:
+    if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
+        raise ImageError(f"expected a BGR image of shape (H, W, 3), got {getattr(image_bgr, 'shape', type(image_bgr))}")
+    if image_bgr.dtype != np.uint8 or min(image_bgr.shape[:2]) < 1:
+        raise ImageError(f"expected a non-empty uint8 image, got {image_bgr.dtype} {image_bgr.shape}")
+
+
+def _landmarks(face: Face) -> list[list[float]] | None:
+    return None if face.landmarks is None else [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks]
+
+
+def crop_settings_from(classifier: OnnxClassifier) -> CropSettings:
+    """The crop the training faces were cut with, if the export recorded it; the default otherwise."""
+    import json
+
+    text = classifier.metadata.get(META_CROP)
+    if not text:
+        return CropSettings()
+    try:
+        return CropSettings(**json.loads(text))
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"{classifier.path}: bad '{META_CROP}' metadata ({exc})") from exc
+
+
+class Predictor:
+    """Face detector + classifier + quality gate. Build with ``Predictor.from_files``."""
+
+    def __init__(
+        self,
+        classifier: OnnxClassifier,
+        detector: FaceDetector,
+        crop_settings: CropSettings,
+        gate: QualityGate | None = None,
+        threshold: float = 0.5,
+    ) -> None:
+        self.classifier = classifier
+        self.detector = detector
+        self.crop_settings = crop_settings
+        self.gate = gate or QualityGate()
+        self.threshold = threshold
+
+    @classmethod
+    def from_files(
+        cls,
+        model_path: str | Path,
+        detector: str | FaceDetector = "yunet",
+        crop_settings: CropSettings | None = None,
+        threads: int = 2,
+        gate: QualityGate | None = None,
+        threshold: float = 0.5,
+    ) -> Predictor:
+        """Load an exported classifier (ModelFileError if it is not one) and a detector by name."""
+        classifier = OnnxClassifier(model_path, threads=threads)
+        face_detector = create_detector(detector) if isinstance(detector, str) else detector
+        settings = crop_settings or crop_settings_from(classifier)
+        return cls(classifier, face_detector, settings, gate, threshold)
+
+    @property
+    def model_id(self) -> str:
+        return self.classifier.model_id
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.classifier.config
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        return self.classifier.card
+
+    @property
+    def synthetic(self) -> bool:
+        return self.classifier.synthetic
+
+    def classify_crops(self, crops_bgr: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """P(pain) for each BGR uint8 face crop (already cut; resized here as in training)."""
+        return self.classifier.probabilities(crops_bgr)
+
+    def assess_bytes(self, data: bytes, name: str = "<upload>") -> Assessment:
+        """Decode (EXIF honoured) and assess; undecodable bytes raise ``ImageError`` naming ``name``."""
+        start = time.perf_counter()
+        image = decode_image(data, name)
+        return self._assess(image, decode_ms=_ms(start), start=start)
+
+    def assess(self, image_bgr: np.ndarray) -> Assessment:
+        """Assess one BGR uint8 frame (``decode`` timing 0)."""
+        return self._assess(image_bgr, decode_ms=0.0, start=time.perf_counter())
+
+    def _assess(self, image: np.ndarray, decode_ms: float, start: float) -> Assessment:
+        _check_frame(image)
+        timings = {"decode": decode_ms, "detect": 0.0, "crop": 0.0, "classify": 0.0, "total": 0.0}
+        t = time.perf_counter()
+        faces = self.detector.detect(image)
+        face = choose_face(faces)
+        timings["detect"] = _ms(t)
+        reason = detection_reason(faces, face, image, self.gate)
+        crop = None
+        if face is not None and reason is None:
+            t = time.perf_counter()
+            crop, _ = crop_with(image, face, self.crop_settings)
+            reason = crop_reason(crop, self.gate)
+            timings["crop"] = _ms(t)
+        probability = None
+        if reason is None:
+            t = time.perf_counter()
+            probability = float(self.classify_crops([crop])[0])
+            timings["classify"] = _ms(t)
+        timings["total"] = _ms(start)
+        result = Assessment(
+            status="no_assessment", reason=reason, label=None, probability=None, confidence=None,
+            box=None if face is None else tuple(float(v) for v in face.box),
+            landmarks=None if face is None else _landmarks(face),
+            timings_ms=timings, model_id=self.model_id, crop=crop,
+        )
+        if probability is None:
+            return result
+        return result.with_probability(probability, self.config.labels, self.threshold)

@@ -1,0 +1,245 @@
+"""Helpers for the app tests: a tiny real ONNX model, scripted predictors, logged-in clients, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from glob import glob
+from pathlib import Path
+from typing import ClassVar
+
+import cv2
+import numpy as np
+from fastapi.testclient import TestClient
+
+PASSWORD = "correct-horse-1"
+ROLES = ("nurse", "researcher", "admin")
+
+
+# ---------------------------------------------------------------- model
+def build_tiny_onnx(folder: Path, synthetic: bool = True) -> Path:
+    """An untrained MobileNetV2 at 64 px, saved as a training checkpoint and exported by the export stage."""
+    import torch
+
+    from neopain.export import export_onnx
+    from neopain.models import create_model
+    from neopain.preprocess import HeadConfig
+    from neopain.train_io import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model(
+        "mobilenet_v2", pretrained=False, input_size=64, head=HeadConfig(units=(16,), dropout=0.0)
+    )
+    model.eval()
+    checkpoint = {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": model.cfg.to_dict(),
+        "optimizer": {},
+        "epoch": 0,
+        "phase": 1,
+        "history": [],
+        "manifest_hash": "test",
+        "seed": 0,
+    }
+    ckpt = save_checkpoint(folder / "best.pt", checkpoint)
+    card = {
+        "name": "tiny test model",
+        "datasets": ["synthetic"] if synthetic else ["icope"],
+        "intended_use": "tests only",
+        "synthetic": synthetic,
+    }
+    return export_onnx(ckpt, folder / "tiny.onnx", card=card)
+
+
+def astronaut_jpeg(width: int = 480) -> bytes:
+    import skimage.data
+
+    image = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    image = cv2.resize(image, (width, width), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def plain_jpeg(value: int = 128, size: int = 64) -> bytes:
+    return cv2.imencode(".jpg", np.full((size, size, 3), value, np.uint8))[1].tobytes()
+
+
+# ---------------------------------------------------------------- scripted predictor
+@dataclass
+class FakeAssessment:
+    status: str
+    reason: str | None
+    label: str | None
+    probability: float | None
+    confidence: float | None
+    box: tuple[float, float, float, float] | None
+    timings_ms: dict[str, float]
+    model_id: str = "scripted-0"
+
+
+class ScriptedPredictor:
+    """Answers frames from a script keyed by the frame's first bytes: lets a test choose each frame's class."""
+
+    model_id = "scripted-0"
+    synthetic = False
+    card: ClassVar[dict[str, str]] = {"name": "scripted", "intended_use": "tests"}
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def assess_bytes(self, data: bytes) -> FakeAssessment:
+        from neopain.imageio import decode_image
+
+        image = decode_image(data)
+        self.calls += 1
+        value = int(image[0, 0, 2])  # red channel of the top-left pixel encodes the scripted class
+        if value < 60:
+            return FakeAssessment("no_assessment", "no_face", None, None, None, None, {"total": 3.0})
+        p = 0.9 if value > 180 else 0.2
+        label = "pain" if p >= 0.5 else "no_pain"
+        return FakeAssessment("ok", None, label, p, max(p, 1 - p), (8.0, 8.0, 40.0, 40.0), {"total": 5.0})
+
+
+def scripted_frame(kind: str | None, size: int = 64) -> bytes:
+    """A PNG whose class the ScriptedPredictor reads back: None (no face), 'pain' or 'no_pain'."""
+    value = {None: 10, "no_pain": 120, "pain": 230}[kind]
+    image = np.zeros((size, size, 3), np.uint8)
+    image[..., 2] = value
+    image[1:, 1:, 0] = np.random.default_rng(value).integers(0, 255, (size - 1, size - 1))
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+# ---------------------------------------------------------------- clients
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)"')
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class Browser:
+    """A TestClient logged in as one role, with its CSRF token."""
+
+    client: TestClient
+    role: str
+    csrf: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def form(self, url: str, data: dict | None = None, **kwargs):  # type: ignore[no-untyped-def]
+        payload = {"csrf_token": self.csrf, **(data or {})}
+        return self.client.post(url, data=payload, follow_redirects=False, **kwargs)
+
+    def api(self, url: str, **kwargs):  # type: ignore[no-untyped-def]
+        headers = {"X-CSRF-Token": self.csrf, **kwargs.pop("headers", {})}
+        return self.client.post(url, headers=headers, **kwargs)
+
+
+def login(app, username: str, password: str = PASSWORD) -> TestClient:  # type: ignore[no-untyped-def]
+    client = TestClient(app, base_url="http://localhost")
+    page = client.get("/login")
+    token = CSRF_FIELD.search(page.text).group(1)
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def browser_for(app, role: str) -> Browser:  # type: ignore[no-untyped-def]
+    client = login(app, f"{role}1")
+    csrf = CSRF_META.search(client.get("/").text).group(1)
+    return Browser(client, role, csrf)
+
+
+def add_users(app) -> None:  # type: ignore[no-untyped-def]
+    from neopain.app.schemas import UserCreate
+    from neopain.app.services.users import create_user
+
+    with app.state.neopain.sessions() as db:
+        for role in ROLES:
+            create_user(db, UserCreate(username=f"{role}1", password=PASSWORD, role=role))
+        db.commit()
+
+
+def start_assessment(nurse: Browser, name: str) -> tuple[str, str]:
+    """(assessment id, client token) of a new assessment of a new baby."""
+    response = nurse.form("/assessments", {"new_name": name})
+    assert response.status_code == 303, response.text
+    camera = nurse.client.get(response.headers["location"])
+    token = re.search(r'data-client-token="([^"]+)"', camera.text).group(1)
+    return response.headers["location"].split("/")[2], token
+
+
+def post_frame(user: Browser, assessment: str, token: str, data: bytes, frame_id: str, name: str = "f.png"):  # type: ignore[no-untyped-def]
+    return user.api(
+        f"/api/assessments/{assessment}/frames",
+        files={"frame": (name, data, "image/png")},
+        data={"frame_id": frame_id, "client_token": token},
+    )
+
+
+# ---------------------------------------------------------------- PostgreSQL
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"PostgreSQL's {name} not found: run scripts/setup-system.sh")
+    return path
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster in a temp dir on a free port (as the postgres user when root)."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="neopain-pg-", dir="/tmp"))
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        command = ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> PostgresServer:
+        os.chmod(self.dir, 0o755)
+        data = self.dir / "data"
+        if self.as_root:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run(
+            _pg_bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"
+        )
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        )
+        self._run(
+            _pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.dir / "log"), "-w", "start"
+        )
+        return self
+
+    def stop(self) -> None:
+        try:
+            self._run(_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def new_database(self) -> str:
+        import psycopg
+
+        name = f"t{int(time.time() * 1000) % 10**9}_{os.urandom(3).hex()}"
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"

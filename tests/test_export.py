@@ -1,0 +1,154 @@
+"""ONNX export (parity with torch, metadata), int8 variants, compaction, Table II and the export CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import neopain.cli.export  # noqa: F401  (registers the commands on the app)
+from neopain.cli.apps import app
+from neopain.export import ExportError, check_parity, export_checked, weights_hash
+from neopain.export_onnx_io import compact, load_model, read_metadata, save_atomic
+from neopain.export_quant import QuantizeError, _quantize_static, quantize
+from neopain.export_table import table_ii
+from neopain.inference_model import META_CARD, META_QUANTIZATION, META_SYNTHETIC, OnnxClassifier
+from neopain.preprocess import preprocess_batch
+from neopain.train_io import load_checkpoint
+from tests._export_helpers import cue_crops, make_checkpoint
+from tests._train_helpers import make_faces
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """A trained tiny N-CNN (64 px), its float export and static int8, calibrated on cue crops."""
+    folder = tmp_path_factory.mktemp("ncnn")
+    checkpoint = make_checkpoint(folder, steps=12)
+    result = export_checked(checkpoint, folder / "model.onnx")
+    calibration, _ = cue_crops(32, 64, seed=1)
+    int8 = quantize(result.path, folder / "model.int8.onnx", "static", calibration_crops=calibration)
+    return {"folder": folder, "checkpoint": checkpoint, "float": result.path, "int8": int8, "result": result}
+
+
+def test_float_onnx_matches_torch_with_dynamic_batch(tmp_path: Path) -> None:
+    checkpoint = make_checkpoint(tmp_path, name="mobilenet_v2", steps=0)
+    result = export_checked(checkpoint, tmp_path / "m.onnx")
+    model, cfg, _ = load_checkpoint(checkpoint)
+    crops, _ = cue_crops(5, 48, seed=3)  # not the model's size: preprocessing resizes, as in serving
+    batch = preprocess_batch(crops, cfg)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(batch)).numpy()
+    classifier = OnnxClassifier(result.path)
+    assert np.abs(classifier.logits(batch) - expected).max() < 1e-4
+    assert np.abs(classifier.logits(batch[2:3]) - expected[2:3]).max() < 1e-4
+    assert result.max_abs_logit_diff < 1e-4
+    assert classifier.config == cfg
+    assert classifier.model_id == result.model_id == f"mobilenet_v2-{weights_hash(model.state_dict())}"
+    assert classifier.synthetic is False and classifier.card is None
+    assert not list(tmp_path.glob(".*")), "temporary files left behind"
+
+
+def test_parity_check_catches_other_weights(trained: dict) -> None:
+    torch.manual_seed(123)
+    other, cfg, _ = load_checkpoint(trained["checkpoint"])
+    for p in other.parameters():
+        p.data.add_(torch.randn_like(p) * 0.5)
+    batch = preprocess_batch(cue_crops(4, 64, seed=2)[0], cfg)
+    with pytest.raises(ExportError, match="differ from torch"):
+        check_parity(other, trained["float"], batch, tolerance=1e-3)
+
+
+def test_card_and_synthetic_flag_travel_in_metadata(tmp_path: Path) -> None:
+    checkpoint = make_checkpoint(tmp_path, steps=0, extra={"datasets": ["synthetic"]})
+    card = {"name": "tiny", "intended_use": "tests"}
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    result = export_checked(checkpoint, tmp_path / "m.onnx")
+    meta = read_metadata(load_model(result.path))
+    assert json.loads(meta[META_CARD]) == card and meta[META_SYNTHETIC] == "true"
+    classifier = OnnxClassifier(result.path)
+    assert classifier.card == card and classifier.synthetic is True
+    plain = make_checkpoint(tmp_path / "plain", steps=0, extra={"datasets": ["synthetic", "icope"]})
+    assert OnnxClassifier(export_checked(plain, tmp_path / "p.onnx").path).synthetic is False
+
+
+def test_static_int8_agrees_with_float_on_test_crops(trained: dict) -> None:
+    crops, targets = cue_crops(40, 64, seed=9)  # not the calibration crops
+    p_float = OnnxClassifier(trained["float"]).probabilities(crops)
+    p_int8 = OnnxClassifier(trained["int8"]).probabilities(crops)
+    assert ((p_float >= 0.5) == targets).mean() >= 0.9, "the tiny model should have learnt the cues"
+    assert ((p_int8 >= 0.5) == (p_float >= 0.5)).mean() >= 0.95
+    assert np.abs(p_int8 - p_float).mean() < 0.05
+    meta = read_metadata(load_model(trained["int8"]))
+    assert meta[META_QUANTIZATION] == "static"
+    assert OnnxClassifier(trained["int8"]).model_id == trained["result"].model_id + "-int8"
+    assert trained["int8"].stat().st_size < 0.4 * trained["float"].stat().st_size
+
+
+def test_compaction_keeps_outputs_identical(trained: dict, tmp_path: Path) -> None:
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    cfg = OnnxClassifier(trained["float"]).config
+    pre, raw = tmp_path / "pre.onnx", tmp_path / "raw.onnx"
+    quant_pre_process(str(trained["float"]), str(pre), skip_symbolic_shape=True)
+    _quantize_static(pre, raw, preprocess_batch(cue_crops(16, 64, seed=1)[0], cfg))
+    model = load_model(raw)
+    compact(model)
+    small = save_atomic(model, tmp_path / "small.onnx")
+    batch = preprocess_batch(cue_crops(6, 64, seed=4)[0], cfg)
+    import onnxruntime as ort
+
+    outputs = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"input": batch})[0]
+               for p in (raw, small)]
+    assert np.array_equal(outputs[0], outputs[1])
+    assert small.stat().st_size < raw.stat().st_size
+
+
+def test_quantize_refuses_bad_requests(trained: dict, tmp_path: Path) -> None:
+    with pytest.raises(QuantizeError, match="calibration"):
+        quantize(trained["float"], tmp_path / "a.onnx", "static")
+    with pytest.raises(QuantizeError, match="unknown int8 mode"):
+        quantize(trained["float"], tmp_path / "a.onnx", "int4")
+    with pytest.raises(QuantizeError, match="already quantised"):
+        quantize(trained["int8"], tmp_path / "a.onnx", "dynamic-gemm")
+    assert not (tmp_path / "a.onnx").exists()
+
+
+def test_table_ii_covers_every_variant(trained: dict, tmp_path: Path) -> None:
+    variants = {"float": trained["float"], "static": trained["int8"]}
+    for mode in ("dynamic-gemm", "dynamic"):
+        variants[mode] = quantize(trained["float"], tmp_path / f"m.{mode}.onnx", mode)
+    crops, targets = cue_crops(24, 64, seed=11)
+    table = table_ii(variants, crops, targets, repeats=3, out_json=tmp_path / "t.json", out_md=tmp_path / "t.md")
+    rows = {row["variant"]: row for row in table["rows"]}
+    assert list(rows) == list(variants)
+    assert rows["float"]["metrics"]["accuracy"] >= 0.9
+    for name in ("static", "dynamic-gemm", "dynamic"):
+        assert set(rows[name]["metric_change_pp"]) >= {"accuracy", "roc_auc"}
+        assert rows[name]["agreement_with_float"]["label_agreement"] >= 0.95
+        assert rows[name]["latency_ms"] > 0
+    assert rows["static"]["size_mib"] < rows["float"]["size_mib"]
+    assert "note" in rows["dynamic"]
+    assert json.loads((tmp_path / "t.json").read_text())["rows"][1]["variant"] == "static"
+    assert "| static |" in (tmp_path / "t.md").read_text()
+
+
+def test_export_cli_writes_models_and_table(trained: dict, tmp_path: Path) -> None:
+    faces, _ = make_faces(tmp_path / "faces", subjects=2, per_class=3, size=64)
+    out = tmp_path / "cli" / "model.onnx"
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(trained["checkpoint"]), "--out", str(out), "--int8", "static",
+                                 "--calibration", str(faces), "--table-ii", str(faces)])
+    assert result.exit_code == 0, result.output
+    for name in ("model.onnx", "model.int8.onnx", "model.dynamic-gemm.onnx", "model.dynamic.onnx",
+                 "model.table_ii.json", "model.table_ii.md"):
+        assert (out.parent / name).is_file(), name
+    assert "parity" in result.output
+    refused = runner.invoke(app, ["export", str(trained["checkpoint"]), "--out", str(tmp_path / "x.onnx")])
+    assert refused.exit_code == 2 and "--calibration" in refused.output
+    missing = runner.invoke(app, ["export", str(tmp_path / "none.pt"), "--out", str(tmp_path / "y.onnx"),
+                                  "--int8", "none"])
+    assert missing.exit_code == 2 and "none.pt" in missing.output
