@@ -11,7 +11,7 @@ import torch
 from neopain.data.manifest import binary_task, read_manifest, write_manifest
 from neopain.models import create_model
 from neopain.preprocess import HeadConfig
-from neopain.train import TrainConfig, train
+from neopain.train import TrainConfig, predict_samples, train
 from neopain.train_data import TrainDataError, split_train_val
 from neopain.train_io import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 
@@ -94,6 +94,8 @@ def test_checkpoint_loads_back_with_its_config(faces, tmp_path):
     assert {"model", "config", "optimizer", "epoch", "phase", "history", "manifest_hash", "seed"} <= set(ckpt)
     x = torch.randn(2, 3, 32, 32)
     assert torch.allclose(model(x), result.model(x))
+    probs = predict_samples(model, samples[:5], manifest, device="cpu")
+    assert probs.shape == (5, 2) and torch.allclose(probs.sum(1), torch.ones(5))
 
 
 def test_label_set_mismatch_with_checkpoint_is_rejected(faces, tmp_path):

@@ -37,9 +37,9 @@ from neopain.train_io import (
     write_history,
     write_text,
 )
-from neopain.train_loop import Runtime, evaluate, make_optimizer, make_runtime, train_epoch
+from neopain.train_loop import Runtime, evaluate, make_optimizer, make_runtime, predict_proba, train_epoch
 
-__all__ = ["TrainConfig", "TrainResult", "train", "load_checkpoint", "CheckpointError"]
+__all__ = ["TrainConfig", "TrainResult", "train", "predict_samples", "load_checkpoint", "CheckpointError"]
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,19 @@ def train(
     best_model, cfg, _ = load_checkpoint(best if best.is_file() else last)
     return TrainResult(best_model, cfg, best if best.is_file() else last, last, state.history,
                        state.best_epoch, train_idx, val_idx, stop_reason)
+
+
+def predict_samples(
+    model: PainNet, samples: Sequence[Sample], manifest_file: str | Path, device: str = "auto", batch_size: int = 64
+) -> torch.Tensor:
+    """P(label) per sample (N x 2, columns in ``model.cfg.labels`` order, CPU float32), for evaluation."""
+    runtime = make_runtime(device)
+    faces = load_faces(samples, manifest_file, model.cfg.input_size, runtime.device)
+    model = runtime.prepare_model(model)
+    try:
+        return predict_proba(model, faces.images, runtime, batch_size)
+    finally:
+        model.cpu()
 
 
 def _run_epochs(

@@ -37,15 +37,15 @@ PAIN_ODDS: dict[str, float] = {
     "chin_quiver": 0.45,
 }
 REST_ODDS: dict[str, float] = {
-    "brow_bulge": 0.1,
-    "eye_squeeze": 0.08,
-    "nasolabial_furrow": 0.1,
-    "open_lips": 0.15,
-    "mouth_stretch_vertical": 0.05,
-    "mouth_stretch_horizontal": 0.05,
+    "brow_bulge": 0.08,
+    "eye_squeeze": 0.06,
+    "nasolabial_furrow": 0.08,
+    "open_lips": 0.12,
+    "mouth_stretch_vertical": 0.04,
+    "mouth_stretch_horizontal": 0.04,
     "taut_tongue": 0.03,
     "tongue_protrusion": 0.1,
-    "chin_quiver": 0.08,
+    "chin_quiver": 0.06,
 }
 # Actions that cannot show with closed lips.
 _NEEDS_OPEN_LIPS = ("mouth_stretch_vertical", "taut_tongue", "tongue_protrusion")
