@@ -21,13 +21,14 @@ _MEASURE_SIDE = 128
 
 @dataclass(frozen=True)
 class QualityGate:
-    """Thresholds of the gate (defaults chosen on skimage's astronaut and the synthetic benchmark:
-    a Gaussian blur of sigma >= 1.5 px on a 90 px face fails, every synthetic face passes)."""
+    """Thresholds of the gate. Sharpness was set on skimage's astronaut (sharp: 10.3; Gaussian blur of
+    sigma 1.5 / 2 / 3 px on its 90 px face: 1.2 / 0.69 / 0.35) and the synthetic benchmark (its 404
+    detected faces of 480, camera blur included: >= 1.24), so sigma >= 2 fails and no synthetic face does."""
 
     min_face_px: float = 48.0  # shorter side of the detected box, in image pixels
     several_faces_area_ratio: float = 0.25  # another face at least this fraction of the largest's area
     min_brightness: float = 35.0  # mean grey level (0-255) of the face crop
-    min_sharpness: float = 1.5  # 100 x var(Laplacian) / var(grey) of the face crop at 128 px
+    min_sharpness: float = 1.0  # 100 x var(Laplacian) / var(grey) of the face crop at 128 px
 
     def __post_init__(self) -> None:
         if self.min_face_px < 0 or self.min_brightness < 0 or self.min_sharpness < 0:

@@ -15,7 +15,9 @@ def setup_logging(level: str = "INFO") -> None:
     if _CONFIGURED:
         return
     handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
-    logging.basicConfig(level=level.upper(), format="%(message)s", datefmt="[%X]", handlers=[handler])
+    # Third-party libraries (onnxruntime's quantiser, alembic) stay at WARNING: their INFO floods.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", datefmt="[%X]", handlers=[handler])
+    logging.getLogger("neopain").setLevel(level.upper())
     _CONFIGURED = True
 
 

@@ -237,9 +237,11 @@ def train(
         state = _restore(resume_ckpt, model, shuffle, augmenter)
         log.info("resuming %s at epoch %d (phase %d)", last, state.epoch + 1, state.phase)
     _write_run_info(out_dir, model.cfg, config, samples, train_idx, val_idx, mhash)
+    # "datasets" lets export mark a model trained on synthetic faces only as the synthetic demo.
+    extra = {"manifest_hash": mhash, "seed": config.seed, "datasets": sorted({s.dataset for s in samples}),
+             "train_config": config.to_dict()}
     stop_reason = _run_epochs(model, runtime, train_set, val_faces, augmenter, shuffle, state, config,
-                              resume_ckpt, out_dir, on_epoch, extra={"manifest_hash": mhash, "seed": config.seed,
-                                                                     "train_config": config.to_dict()})
+                              resume_ckpt, out_dir, on_epoch, extra=extra)
     plot_curves(out_dir, state.history)
     best_model, cfg, _ = load_checkpoint(best if best.is_file() else last)
     return TrainResult(best_model, cfg, best if best.is_file() else last, last, state.history,

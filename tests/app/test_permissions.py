@@ -12,7 +12,7 @@ from _appkit import PASSWORD, ROLES, browser_for, post_frame, scripted_frame, st
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from neopain.app.models import Assessment
+from neopain.app.models import Assessment, Baby
 
 PUBLIC = "public"
 ALL = ROLES
@@ -42,6 +42,9 @@ RULES: dict[tuple[str, str], object] = {
     ("GET", "/admin/users"): ADMIN,
     ("POST", "/admin/users"): ADMIN,
     ("GET", "/admin/audit"): ADMIN,
+    ("GET", "/admin/audit.csv"): ADMIN,
+    ("GET", "/admin/erase"): ADMIN,
+    ("POST", "/admin/erase"): ADMIN,
 }
 
 
@@ -72,9 +75,21 @@ def current_token(app, assessment: str) -> str:  # type: ignore[no-untyped-def]
         return db.scalar(select(Assessment.client_token).where(Assessment.public_id == assessment))
 
 
+def throwaway_baby(app) -> str:  # type: ignore[no-untyped-def]
+    """A baby of its own for each erase request, so that an allowed erase finds something to erase."""
+    with app.state.neopain.sessions() as db:
+        baby = Baby(display_name="Erase Me")
+        db.add(baby)
+        db.commit()
+        return baby.public_id
+
+
 def send(app, client: TestClient, csrf: str, method: str, path: str, ids: dict[str, str]):  # type: ignore[no-untyped-def]
     """A well-formed request to the route, so that only the permission decides the answer."""
     url = path.format(**ids)
+    if path == "/admin/erase" and method == "POST":
+        victim = throwaway_baby(app)
+        ids = {**ids, "erase": victim}
     headers = {"X-CSRF-Token": csrf}
     if method == "GET":
         return client.get(url, follow_redirects=False)
@@ -85,6 +100,7 @@ def send(app, client: TestClient, csrf: str, method: str, path: str, ids: dict[s
         "/records/{record_id}/confirm": {"label": "pain"},
         "/admin/users": {"username": f"u{uuid.uuid4().hex[:8]}", "password": PASSWORD, "role": "nurse"},
         "/logout": {},
+        "/admin/erase": {"baby_id": ids.get("erase", ""), "confirm": ids.get("erase", "")},
     }
     if path == "/api/babies/search":
         return client.post(url, json={"q": "Perm"}, headers=headers)

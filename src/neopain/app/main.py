@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +20,8 @@ from neopain.app.api.deps import SESSION_COOKIE, AppState, CsrfFailed, Forbidden
 from neopain.app.api.routes import admin, assessments, auth, history, pages, records
 from neopain.app.core.db import make_engine, session_factory, upgrade
 from neopain.app.core.inference import PredictorHolder, PredictorLike
+from neopain.app.core.limits import BodyLimit
+from neopain.app.core.ratelimit import LoginThrottle
 from neopain.app.core.settings import AppSettings
 from neopain.app.core.storage import ImageStore
 from neopain.app.models import Record
@@ -48,18 +53,56 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
         images=images,
         templates=Jinja2Templates(directory=HERE / "templates"),
         tz=ZoneInfo(settings.timezone),
+        throttle=LoginThrottle(settings.login_max_failures, settings.login_window_seconds),
     )
     removed = clean_orphans(state)
     if removed:
         log.info("removed %d half-written or orphan image files", removed)
-    app = FastAPI(title="neopain bedside", docs_url=None, redoc_url=None)
+    purged = purge_expired(state)
+    if purged:
+        log.info("retention: purged %d images", purged)
+    app = FastAPI(title="neopain bedside", docs_url=None, redoc_url=None, lifespan=periodic_purge)
     app.state.neopain = state
     for module in (auth, pages, assessments, history, records, admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)
+    # Inner to the headers middleware, so its 413 answers carry the security headers too.
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + BODY_SLACK)
     _add_headers(app)
     return app
+
+
+def purge_expired(state: AppState) -> int:
+    """Run the retention purge once (no-op when retention is off)."""
+    from neopain.app.services.retention import purge_images
+
+    if not state.settings.retention_days:
+        return 0
+    return purge_images(state.sessions, state.images, state.settings.retention_days)
+
+
+@asynccontextmanager
+async def periodic_purge(app: FastAPI) -> AsyncIterator[None]:
+    """While serving, purge expired images every ``purge_every_minutes`` (in a worker thread)."""
+    state: AppState = app.state.neopain
+    task = None
+    if state.settings.retention_days:
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(state.settings.purge_every_minutes * 60)
+                try:
+                    await asyncio.to_thread(purge_expired, state)
+                except Exception:  # a failed purge is retried next time; serving goes on
+                    log.exception("retention purge failed")
+
+        task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
 
 
 def first_login(settings: AppSettings, username: str = "nurse", role: str = "nurse") -> str | None:
@@ -76,15 +119,15 @@ def first_login(settings: AppSettings, username: str = "nurse", role: str = "nur
 
 
 def clean_orphans(state: AppState) -> int:
-    """Delete temp files of interrupted writes and images whose row never committed."""
-    root = state.images.root
-    if not root.is_dir():
+    """Delete temp files of interrupted writes and images whose row never committed (or was deleted)."""
+    files = state.images.names()
+    if not files:
         return 0
     with state.sessions() as db:
-        known = set(db.scalars(select(Record.image_name)))
+        known = set(db.scalars(select(Record.image_name).where(Record.image_name.is_not(None))))
     removed = 0
-    for path in root.glob("*/*"):
-        if path.is_file() and (path.name.endswith(".part") or path.name not in known):
+    for path in files:
+        if path.name.endswith(".part") or path.name not in known:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
@@ -130,24 +173,19 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_page(request, 422, f"invalid input: {where} {first.get('msg', '')}".strip())
 
 
-def _too_large(request: Request) -> Response | None:
-    """Refuse a declared body far above the frame limit before anything reads it."""
-    limit = request.app.state.neopain.settings.max_upload_bytes + BODY_SLACK
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return JSONResponse({"detail": f"the request is larger than {limit} bytes"}, status_code=413)
-    return None
-
-
 def _add_headers(app: FastAPI) -> None:
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = _too_large(request) or await call_next(request)
+        response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        if request.app.state.neopain.settings.https:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"  # patient pages never land in a cache
         return response

@@ -129,3 +129,25 @@ def db_upgrade() -> None:
     engine = make_engine(_settings().database_url)
     upgrade(engine)
     console.print(f"database at the newest schema ({engine.url.render_as_string(hide_password=True)})")
+
+
+@db_app.command("purge")
+def db_purge(
+    days: Annotated[
+        float | None, typer.Option(min=0, help="Retention in days (default: $NEOPAIN_RETENTION_DAYS).")
+    ] = None,
+) -> None:
+    """Delete the images older than the retention period (rows and labels stay; each purge is audited)."""
+    from neopain.app.core.db import make_engine, session_factory, upgrade
+    from neopain.app.core.storage import ImageStore
+    from neopain.app.services.retention import purge_images
+
+    settings = _settings()
+    with user_errors(ValueError):
+        retention = settings.retention_days if days is None else days
+        if not retention:
+            raise ValueError("no retention period: pass --days N or set NEOPAIN_RETENTION_DAYS")
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        purged = purge_images(session_factory(engine), ImageStore(settings.images_dir), retention)
+    console.print(f"purged {purged} images older than {retention:g} days")

@@ -62,10 +62,12 @@ def image_size(file: Path, decode: bool = False) -> tuple[int, int]:
         height, width = read_image(file).shape[:2]
         return width, height
     try:
+        # verify() must come straight after open (reading EXIF from a PNG loads it), so open twice.
+        with Image.open(file) as image:
+            image.verify()
         with Image.open(file) as image:
             width, height = image.size
             orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-            image.verify()
     except Exception as exc:  # PIL raises many types for broken files; all mean "not a usable image"
         raise ImageError(f"{file}: cannot decode image ({exc})") from exc
     return (height, width) if orientation in SWAPS_WIDTH_HEIGHT else (width, height)

@@ -35,7 +35,13 @@ def _weights_on_disk(model: str, weights: Any, weights_path: str | None) -> dict
                 f"{model}: ImageNet weights {weights} not found at {file}; place {filename} there "
                 f"(set TORCH_HOME), or use pretrained=False"
             )
-        return weights.get_state_dict(progress=False)
+        try:
+            return weights.get_state_dict(progress=False)
+        except OSError as exc:  # offline: name the file the user can place instead
+            raise ModelError(
+                f"{model}: cannot download ImageNet weights {weights} ({exc}); place {filename} at {file} "
+                f"(set TORCH_HOME), or use pretrained=False"
+            ) from exc
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:

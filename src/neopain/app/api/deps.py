@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from neopain.app.core.inference import PredictorHolder
+from neopain.app.core.ratelimit import LoginThrottle
 from neopain.app.core.security import same_token
 from neopain.app.core.sessions import find_session
 from neopain.app.core.settings import CLINICAL_ROLES, AppSettings
@@ -33,6 +34,7 @@ class AppState:
     images: ImageStore
     templates: Jinja2Templates
     tz: ZoneInfo
+    throttle: LoginThrottle
 
 
 class NotAuthenticated(Exception):

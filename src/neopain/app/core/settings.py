@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES: tuple[str, ...] = ("nurse", "researcher", "admin")
 # Roles that work with patients; the admin manages accounts and the audit, never sees names or faces.
 CLINICAL_ROLES: tuple[str, ...] = ("nurse", "researcher")
+
+
+ENVIRONMENTS: tuple[str, ...] = ("development", "production")
+# Passwords that ship as examples in docs, images and tutorials: never acceptable on a ward.
+DEFAULT_PASSWORDS = frozenset({"", "postgres", "password", "changeme", "change-me", "secret", "admin", "neopain"})
+
+
+def weak_database_password(url: str | None) -> str | None:
+    """A description of the default password in a server database URL, or None if it has a real one."""
+    if not url:
+        return None  # SQLite: a file protected by the file system, no password
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return None
+    password = parsed.password or ""
+    if password.lower() in DEFAULT_PASSWORDS:
+        return "empty" if not password else "a well-known default"
+    return None
 
 
 class AppSettings(BaseSettings):
@@ -27,6 +47,25 @@ class AppSettings(BaseSettings):
     max_upload_bytes: int = Field(4 * 1024 * 1024, gt=0)
     max_upload_pixels: int = Field(4096 * 4096, gt=0)
     timezone: str = Field("UTC", description="IANA zone used for the charts' days and hours")
+    retention_days: float = Field(
+        0, ge=0, description="images older than this are purged (rows and labels stay); 0 keeps them"
+    )
+    purge_every_minutes: float = Field(60, gt=0, description="how often the server runs the purge")
+    login_max_failures: int = Field(5, ge=1, description="failed logins per user name and address...")
+    login_window_seconds: float = Field(300, gt=0, description="...within this window before 429")
+
+    @model_validator(mode="after")
+    def _no_default_secrets_outside_development(self) -> AppSettings:
+        if self.env not in ENVIRONMENTS:
+            raise ValueError(f"env must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        if self.env != "development":
+            weak = weak_database_password(self.db_url)
+            if weak is not None:
+                raise ValueError(
+                    f"the database URL uses a default or empty password ({weak}); "
+                    "set a real one in NEOPAIN_DB_URL (only env=development accepts it)"
+                )
+        return self
 
     @property
     def app_dir(self) -> Path:

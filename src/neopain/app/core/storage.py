@@ -22,9 +22,9 @@ class ImageStore:
     def new_name(self, suffix: str) -> str:
         return f"{secrets.token_urlsafe(24)}.{suffix}"
 
-    def path_of(self, name: str) -> Path:
+    def path_of(self, name: str | None) -> Path:
         """Only names we generate are accepted, so no path can escape the folder."""
-        if not _NAME.match(name):
+        if not name or not _NAME.match(name):
             raise ImageStoreError("not an image name of this store")
         return self.root / name[:2] / name
 
@@ -40,18 +40,19 @@ class ImageStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
+            _fsync_dir(path.parent)  # the rename itself must survive a power cut, not only the bytes
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return name
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str | None) -> bytes:
         path = self.path_of(name)
         if not path.is_file():
             raise ImageStoreError("image file missing")
         return path.read_bytes()
 
-    def size_of(self, name: str) -> tuple[int, int] | None:
+    def size_of(self, name: str | None) -> tuple[int, int] | None:
         """(width, height) read from the file's header, or None if it is missing or unreadable."""
         from PIL import Image, UnidentifiedImageError
 
@@ -63,3 +64,17 @@ class ImageStore:
 
     def delete(self, name: str) -> None:
         self.path_of(name).unlink(missing_ok=True)
+
+    def names(self) -> list[Path]:
+        """Every file under the store (finished images and leftovers of interrupted writes)."""
+        if not self.root.is_dir():
+            return []
+        return [p for p in self.root.glob("*/*") if p.is_file()]
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import warnings
 
 from PIL import Image, UnidentifiedImageError
 
@@ -11,6 +13,10 @@ _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"\xff\xd8\xff", "jpg", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
 )
+
+
+# Pillow refuses absurd headers before we see their size: treat them as over any limit.
+_BOMB_SIZE = 1 << 20
 
 
 class UploadError(ValueError):
@@ -38,11 +44,27 @@ def check_frame(data: bytes, max_bytes: int, max_pixels: int) -> tuple[str, str]
     if len(data) > max_bytes:
         raise UploadError(413, f"the frame is larger than {max_bytes} bytes")
     suffix, media = sniff_type(data)
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UploadError(422, "the frame cannot be read as an image") from exc
+    width, height, frames = _header(data)
     if width * height > max_pixels:
         raise UploadError(413, f"the frame has {width}x{height} pixels, more than {max_pixels}")
+    if frames > 1:
+        raise UploadError(415, "animated images are not accepted: send one still frame")
     return suffix, media
+
+
+def _header(data: bytes) -> tuple[int, int, int]:
+    """(width, height, frame count) from the header only; nothing is decoded yet."""
+    try:
+        with warnings.catch_warnings():
+            # Our own pixel limit decides; Pillow's bomb check would raise an unrelated error type first.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                frames = int(getattr(image, "n_frames", 1) or 1)
+    except Image.DecompressionBombError:
+        return _BOMB_SIZE, _BOMB_SIZE, 1
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error, EOFError) as exc:
+        raise UploadError(422, "the frame cannot be read as an image") from exc
+    if width <= 0 or height <= 0:
+        raise UploadError(422, "the frame has no pixels")
+    return width, height, frames

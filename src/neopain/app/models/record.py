@@ -19,7 +19,9 @@ class Record(Base):
     baby_id: Mapped[int] = mapped_column(ForeignKey("babies.id", ondelete="CASCADE"), index=True)
     assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id", ondelete="CASCADE"), index=True)
     # A random file name under the images folder; never derived from the baby or the time.
-    image_name: Mapped[str] = mapped_column(String(64), unique=True)
+    # None once the retention period purged the image (the row and its labels stay).
+    image_name: Mapped[str | None] = mapped_column(String(64), unique=True)
+    image_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     label: Mapped[str] = mapped_column(String(16))
     confidence: Mapped[float] = mapped_column(Float)
     p_pain: Mapped[float] = mapped_column(Float)

@@ -50,11 +50,23 @@ def login(
 ) -> Response:
     if not same_token(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE)):
         return _login_page(request, state, "The form expired; please try again.", 403)
-    user = authenticate(db, username.strip(), password)
+    username = username.strip()
+    address = request.client.host if request.client else ""
+    wait = state.throttle.retry_after(username, address)
+    if wait:
+        # Checked before the password, so a guesser learns nothing while throttled.
+        audit(db, None, "login_throttled", "user", username[:64])
+        db.commit()
+        response = _login_page(request, state, f"Too many failed logins; try again in {wait} s.", 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    user = authenticate(db, username, password)
     if user is None:
-        audit(db, None, "login_failed", "user", username.strip()[:64])
+        state.throttle.failed(username, address)
+        audit(db, None, "login_failed", "user", username[:64])
         db.commit()
         return _login_page(request, state, "Wrong user name or password.", 401)
+    state.throttle.succeeded(username, address)
     token, _row = start_session(db, user)
     audit(db, user, "login", "session")
     db.commit()

@@ -66,7 +66,15 @@ def face_thumbnail(data: bytes, box: list[float], margin: float = 0.25, size: in
     return encoded.tobytes() if ok else None
 
 
-@router.get("/records/{record_id}/image", responses={200: {"content": {"image/jpeg": {}}}})
+@router.get(
+    "/records/{record_id}/image",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+        404: {"description": "no such record, or its file is missing"},
+        410: {"description": "the image was purged at the end of the retention period"},
+    },
+)
 def record_image(
     state: State,
     db: Db,
@@ -75,10 +83,15 @@ def record_image(
     face: Annotated[bool, Query(description="only the face, as a small thumbnail")] = False,
 ) -> Response:
     record = _record_or_404(db, record_id)
+    if record.image_name is None:
+        raise HTTPException(410, "the image was deleted at the end of the retention period")
     try:
         data = state.images.read(record.image_name)
     except ImageStoreError as exc:
         raise HTTPException(404, "the image of this record is missing") from exc
+    # Every fetch is a view of a baby's face: audited one by one (thumbnails included).
+    audit(db, user, "view", "image_face" if face else "image", record.public_id)
+    db.commit()
     media = MEDIA.get(record.image_name.rsplit(".", 1)[-1], "application/octet-stream")
     if face and record.box:
         thumbnail = face_thumbnail(data, record.box)

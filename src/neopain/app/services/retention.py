@@ -1,0 +1,75 @@
+"""Retention and erasure: purge images past the retention period; delete a baby's data on request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from neopain.app.core.audit import audit
+from neopain.app.core.storage import ImageStore
+from neopain.app.models import Assessment, Baby, Record, User, utcnow
+
+PURGE_BATCH = 200  # rows per transaction: a long purge never holds the write lock for long
+
+
+def purge_images(factory: sessionmaker[Session], images: ImageStore, days: float) -> int:
+    """Delete the image files of records captured more than ``days`` ago; returns how many were purged.
+
+    The row forgets its file name and commits first; the file goes after. A crash in between leaves a
+    file without a row, which the start-up clean-up removes: never a row pointing at a missing file
+    that was meant to be there.
+    """
+    cutoff = utcnow() - timedelta(days=days)
+    purged = 0
+    while True:
+        with factory() as db:
+            rows = list(
+                db.scalars(
+                    select(Record)
+                    .where(Record.captured_at < cutoff, Record.image_name.is_not(None))
+                    .order_by(Record.id)
+                    .limit(PURGE_BATCH)
+                )
+            )
+            if not rows:
+                return purged
+            names = [r.image_name for r in rows if r.image_name]
+            for record in rows:
+                record.image_name = None
+                record.image_purged_at = utcnow()
+                audit(db, None, "purge", "image", record.public_id)
+            db.commit()
+        for name in names:
+            images.delete(name)
+        purged += len(rows)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    baby: str
+    assessments: int
+    records: int
+    images: int
+
+
+def delete_baby(db: Session, images: ImageStore, baby: Baby, user: User | None) -> Erasure:
+    """Erase a baby: rows (baby, assessments, records) in one transaction, then the image files.
+
+    The audit row (who, when, the opaque id, the counts) is all that remains.
+    """
+    names = [n for n in db.scalars(select(Record.image_name).where(Record.baby_id == baby.id)) if n]
+    n_records = len(list(db.scalars(select(Record.id).where(Record.baby_id == baby.id))))
+    n_assessments = len(list(db.scalars(select(Assessment.id).where(Assessment.baby_id == baby.id))))
+    public_id = baby.public_id
+    # Explicit deletes, children first: does not depend on the database enforcing ON DELETE CASCADE.
+    db.execute(delete(Record).where(Record.baby_id == baby.id))
+    db.execute(delete(Assessment).where(Assessment.baby_id == baby.id))
+    db.execute(delete(Baby).where(Baby.id == baby.id))
+    audit(db, user, "delete", "baby", public_id)
+    db.commit()
+    for name in names:
+        images.delete(name)
+    return Erasure(public_id, n_assessments, n_records, len(names))

@@ -1,0 +1,113 @@
+"""``neopain demo``: every stage on synthetic data, run as the commands a user would type, then the app."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.main import get_command
+
+from neopain.cli.apps import app
+from neopain.cli.common import console
+
+
+@dataclass(frozen=True)
+class DemoScale:
+    """How big the demo runs: the default fits a 2-core CPU in about a quarter of an hour."""
+
+    subjects: int
+    images_per_subject: int
+    size: int
+    input_size: int
+    repeats: int
+    epochs: int
+    augment: str
+
+
+FULL = DemoScale(subjects=30, images_per_subject=12, size=256, input_size=112, repeats=2, epochs=30,
+                 augment="online")
+# --quick: a smoke run of every stage in about a minute (the test suite uses it).
+QUICK = DemoScale(subjects=6, images_per_subject=6, size=96, input_size=32, repeats=2, epochs=2,
+                  augment="none")
+
+
+def run_step(title: str, args: list[str]) -> None:
+    """Run one ``neopain`` command in this process, printing it as a user would type it."""
+    console.rule(title)
+    console.print("$ neopain " + shlex.join(args), markup=False, highlight=False)
+    code = get_command(app).main(args, prog_name="neopain", standalone_mode=False)
+    if code not in (None, 0):
+        raise typer.Exit(int(code))
+
+
+def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, list[str]]]:
+    """The demo's commands: synthesise -> faces -> evaluate (+ final model and card) -> export."""
+    synth, faces, runs = out / "synthetic", out / "faces", out / "evaluation"
+    # Table II needs faces the final model never saw: new synthetic babies from another seed.
+    test_synth, test_faces = out / "synthetic-test", out / "faces-test"
+    final = runs / "final" / "best.pt"
+    model = out / "model.onnx"
+    return [
+        ("1. synthetic newborn faces (known answer)", [
+            "data", "synth", "--out", str(synth), "--subjects", str(scale.subjects),
+            "--images-per-subject", str(scale.images_per_subject), "--size", str(scale.size),
+            "--seed", str(seed)]),
+        ("2. validate the manifest", ["data", "validate", str(synth / "manifest.csv")]),
+        ("3. face crops (boxes from the manifest)", [
+            "faces", "extract", str(synth / "manifest.csv"), "--detector", "box", "--out", str(faces),
+            "--size", str(scale.input_size)]),
+        ("4. evaluation: image-wise hold-out and subject-independent, then the final model", [
+            "evaluate", str(faces / "faces.csv"), "--protocol", "both", "--models", "mobilenet_v2",
+            "--out", str(runs), "--repeats", str(scale.repeats), "--epochs", str(scale.epochs),
+            "--input-size", str(scale.input_size), "--augment", scale.augment, "--seed", str(seed),
+            "--final"]),
+        ("5. held-out synthetic babies for Table II", [
+            "data", "synth", "--out", str(test_synth), "--subjects", str(max(4, scale.subjects // 3)),
+            "--images-per-subject", str(scale.images_per_subject), "--size", str(scale.size),
+            "--seed", str(seed + 1000)]),
+        ("6. their face crops", [
+            "faces", "extract", str(test_synth / "manifest.csv"), "--detector", "box", "--out",
+            str(test_faces), "--size", str(scale.input_size)]),
+        ("7. ONNX export, int8, and Table II on the held-out babies", [
+            "export", str(final), "--out", str(model), "--int8", "static",
+            "--calibration", str(faces / "faces.csv"), "--table-ii", str(test_faces / "faces.csv")]),
+    ]
+
+
+def serve_demo(out: Path, host: str, port: int) -> None:
+    """Create a first login and serve the app with the model the demo just made."""
+    from neopain.app.core.settings import AppSettings
+    from neopain.app.main import first_login
+
+    os.environ["NEOPAIN_DATA_DIR"] = str(out / "app")
+    model = out / "model.int8.onnx"
+    password = first_login(AppSettings())
+    console.rule("8. the bedside app")
+    if password:
+        console.print(f"first login: user 'nurse', password '{password}' (shown once)", markup=False)
+    else:
+        console.print("first login: user 'nurse' exists already (password shown on the first run)")
+    console.print("The demo model is trained on SYNTHETIC faces: it says nothing about real newborns.")
+    run_step("serving (Ctrl-C to stop)", ["serve", "--model", str(model), "--host", host, "--port", str(port)])
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for every stage's output")] = Path("demo"),
+    seed: Annotated[int, typer.Option()] = 0,
+    quick: Annotated[bool, typer.Option("--quick", help="tiny smoke run of every stage")] = False,
+    serve: Annotated[bool, typer.Option(help="end by serving the bedside app")] = True,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """The whole pipeline on synthetic faces, then the bedside app with the model it trained."""
+    console.print("neopain demo: research software, not a medical device; all data here is synthetic.")
+    for title, args in pipeline_steps(out, QUICK if quick else FULL, seed):
+        run_step(title, args)
+    console.print(f"report: {out / 'evaluation' / 'report.html'}")
+    if serve:
+        serve_demo(out, host, port)
