@@ -146,19 +146,19 @@ def test_cache_never_trusts_half_an_entry(tmp_path: Path, monkeypatch: pytest.Mo
     key = cache.key("ab" * 32, "yunet:x", CropSettings())
     entry = CacheEntry([Face(1, 2, 3, 4, 0.9)], 0, np.eye(2, 3), False, (10, 10), b"png bytes")
 
-    import neopain.faces.cache as cache_module
+    import neopain.atomic as atomic_module
 
-    real_replace = cache_module.os.replace
+    real_replace = atomic_module.os.replace
 
     def failing_on_json(src: str, dst: object) -> None:
         if str(dst).endswith(".json"):
             raise OSError("disk full")
         real_replace(src, dst)
 
-    monkeypatch.setattr(cache_module.os, "replace", failing_on_json)
+    monkeypatch.setattr(atomic_module.os, "replace", failing_on_json)
     with pytest.raises(OSError, match="disk full"):
         cache.put(key, entry)
-    monkeypatch.setattr(cache_module.os, "replace", real_replace)
+    monkeypatch.setattr(atomic_module.os, "replace", real_replace)
     assert cache.get(key) is None  # the crop PNG alone is no entry
     assert not list(cache.root.rglob("*.part"))
 

@@ -59,7 +59,7 @@ def test_an_image_does_not_depend_on_generation_order(small_set: Path) -> None:
 def test_manifest_reads_back_and_matches_files(small_set: Path) -> None:
     samples = read_manifest(small_set)
     assert len(samples) == 12
-    assert {s.subject for s in samples} == {"syn01", "syn02", "syn03"}
+    assert {s.subject for s in samples} == {"syn0_01", "syn0_02", "syn0_03"}
     for s in samples:
         assert s.dataset == "synthetic" and s.stimulus in ("pain", "rest") and s.sex in ("M", "F")
         assert s.label in ("pain", "no_pain")
@@ -69,7 +69,7 @@ def test_manifest_reads_back_and_matches_files(small_set: Path) -> None:
         assert resolve_path(small_set, s.mask_path).is_file()
     # Each subject keeps one sex: it is part of the identity.
     assert all(
-        len({s.sex for s in samples if s.subject == subj}) == 1 for subj in ("syn01", "syn02", "syn03")
+        len({s.sex for s in samples if s.subject == subj}) == 1 for subj in ("syn0_01", "syn0_02", "syn0_03")
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neopain.atomic import atomic_path
 from neopain.inference_model import ModelFileError, parse_metadata
 
 
@@ -48,17 +49,9 @@ def save_atomic(model, out_path: str | Path) -> Path:
     """Write a ModelProto to a temp file beside ``out_path``, then rename (no half-written model files)."""
     import onnx
 
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".part", dir=out_path.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out_path
+    with atomic_path(out_path) as tmp:
+        onnx.save(model, str(tmp))
+    return Path(out_path)
 
 
 def temp_path(folder: Path, suffix: str) -> Path:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from neopain.atomic import atomic_write_bytes, atomic_write_text
 from neopain.models import ModelError, PainNet, create_model
 from neopain.nfcs import LABELS
 from neopain.preprocess import ModelConfig
@@ -24,21 +23,8 @@ class CheckpointError(ValueError):
     """A checkpoint is unreadable, incomplete or does not fit the task."""
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_text(path: Path, text: str) -> Path:
-    return _atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_text(path, text)
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
@@ -47,7 +33,7 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
         raise CheckpointError(f"{path}: refusing to save a checkpoint without {', '.join(missing)}")
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
-    return _atomic_write_bytes(Path(path), buffer.getvalue())
+    return atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -138,4 +124,4 @@ def plot_curves(out_dir: Path, history: Sequence[dict[str, Any]]) -> Path | None
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    return _atomic_write_bytes(out_dir / "curves.png", buffer.getvalue())
+    return atomic_write_bytes(out_dir / "curves.png", buffer.getvalue())

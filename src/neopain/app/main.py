@@ -17,6 +17,7 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neopain.app.api.deps import SESSION_COOKIE, AppState, CsrfFailed, Forbidden, NotAuthenticated
+from neopain.app import openapi
 from neopain.app.api.routes import admin, assessments, auth, history, pages, records
 from neopain.app.core.db import make_engine, session_factory, upgrade
 from neopain.app.core.inference import PredictorHolder, PredictorLike
@@ -67,6 +68,7 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)
+    openapi.install(app)
     # Inner to the headers middleware, so its 413 answers carry the security headers too.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + BODY_SLACK)
     _add_headers(app)

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from neopain.atomic import atomic_path
 from neopain.nfcs import ACTIONS, LABELS
 
 BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")
@@ -181,18 +180,11 @@ def write_manifest(samples: Iterable[Sample], file: str | Path) -> Path:
     file = Path(file)
     samples = list(samples)
     _check_duplicates(file, samples)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".part", dir=file.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), lineterminator="\n")
-            writer.writeheader()
-            for sample in samples:
-                writer.writerow(sample_to_record(sample))
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(file) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for sample in samples:
+            writer.writerow(sample_to_record(sample))
     return file
 
 

@@ -208,11 +208,16 @@ def _name(subject: int, k: int) -> str:
     return f"s{subject:02d}_{k:02d}.png"
 
 
-def _sample(ident: Identity, subject: int, k: int, rendered: SynthImage) -> Sample:
+def subject_id(seed: int, subject: int) -> str:
+    """Subject ids carry the seed: syn01 of seed 0 and of seed 1 are different babies."""
+    return f"syn{seed}_{subject:02d}"
+
+
+def _sample(seed: int, ident: Identity, subject: int, k: int, rendered: SynthImage) -> Sample:
     present = rendered.expression.present()
     return Sample(
         path=f"images/{_name(subject, k)}",
-        subject=f"syn{subject:02d}",
+        subject=subject_id(seed, subject),
         dataset="synthetic",
         label=rendered.label,
         stimulus="pain" if rendered.pain_state else "rest",
@@ -240,7 +245,7 @@ def generate(out_dir: Path, config: SynthConfig, progress: Progress | None = Non
         rendered = render_image(config, ident, subject, k)
         write_image(out_dir / "images" / _name(subject, k), rendered.image)
         write_image(out_dir / "masks" / _name(subject, k), rendered.mask)
-        samples.append(_sample(ident, subject, k, rendered))
+        samples.append(_sample(config.seed, ident, subject, k, rendered))
     return write_manifest(samples, out_dir / "manifest.csv")
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from neopain.atomic import atomic_write_text
 
 RUN_FILE = "evaluation.json"
 RESULTS_DIR = "results"
@@ -72,17 +72,8 @@ def jsonable(value: Any) -> Any:
 
 def write_json(path: Path, data: Any) -> Path:
     """Write ``data`` as JSON to a temp file in the same folder, then rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(jsonable(data), indent=1, sort_keys=True, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def read_json(path: Path) -> dict[str, Any]:

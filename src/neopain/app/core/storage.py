@@ -53,13 +53,17 @@ class ImageStore:
         return path.read_bytes()
 
     def size_of(self, name: str | None) -> tuple[int, int] | None:
-        """(width, height) read from the file's header, or None if it is missing or unreadable."""
+        """(width, height) as displayed (EXIF orientation applied), or None if missing or unreadable."""
         from PIL import Image, UnidentifiedImageError
 
         try:
             with Image.open(self.path_of(name)) as image:
-                return image.size
-        except (OSError, UnidentifiedImageError, ImageStoreError):
+                width, height = image.size
+                # Orientations 5-8 turn the picture a quarter: the browser shows it height x width.
+                if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                    return height, width
+                return width, height
+        except (OSError, UnidentifiedImageError, ImageStoreError, SyntaxError, ValueError):
             return None
 
     def delete(self, name: str) -> None:

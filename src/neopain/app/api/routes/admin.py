@@ -60,9 +60,9 @@ def add_user(
     state: State,
     db: Db,
     user: Admin,
-    username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=256)],
-    role: Annotated[str, Form(max_length=16)],
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(min_length=1, max_length=256)],
+    role: Annotated[str, Form(min_length=1, max_length=16)],
 ) -> Response:
     try:
         new = create_user(db, UserCreate(username=username, password=password, role=role))
@@ -106,7 +106,7 @@ def erase(
     state: State,
     db: Db,
     user: Admin,
-    baby_id: Annotated[str, Form(max_length=64)],
+    baby_id: Annotated[str, Form(min_length=1, max_length=64)],
     confirm: Annotated[str, Form(max_length=64)] = "",
 ) -> HTMLResponse:
     """Delete a baby's data on request (rows and image files); only an audit row remains."""

@@ -102,10 +102,12 @@ def post_frame(
     user: Clinician,
     assessment_id: str,
     frame: Annotated[UploadFile, File(description="JPEG, PNG or WebP")],
-    frame_id: Annotated[str, Form(description="client id of the frame; a retry reuses it")],
-    client_token: Annotated[str, Form(max_length=64)],
+    frame_id: Annotated[
+        str, Form(pattern=FRAME_ID.pattern, description="client id of the frame; a retry reuses it")
+    ],
+    client_token: Annotated[str, Form(min_length=1, max_length=64)],
 ) -> FramePublic:
-    if not FRAME_ID.match(frame_id):
+    if not FRAME_ID.fullmatch(frame_id):  # also refuses a trailing newline, which '$' lets through
         raise HTTPException(422, "frame_id must be 8-64 letters, digits, '-' or '_'")
     assessment = _assessment_or_404(db, assessment_id)
     data = frame.file.read(state.settings.max_upload_bytes + 1)

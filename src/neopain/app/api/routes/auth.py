@@ -44,8 +44,8 @@ def login(
     request: Request,
     state: State,
     db: Db,
-    username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=256)],
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(min_length=1, max_length=256)],
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     if not same_token(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE)):

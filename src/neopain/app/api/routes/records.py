@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -107,8 +107,8 @@ def confirm(
     db: Db,
     user: Clinician,
     record_id: str,
-    label: Annotated[str, Form()],
-    actions: Annotated[list[str] | None, Form()] = None,
+    label: Annotated[Literal[LABELS], Form()],  # type: ignore[valid-type]
+    actions: Annotated[list[Literal[ACTIONS]] | None, Form()] = None,  # type: ignore[valid-type]
 ) -> Response:
     """A clinician confirms (same label) or corrects (other label) the model; NFCS actions optional."""
     record = _record_or_404(db, record_id)

@@ -1,0 +1,216 @@
+"""The NFCS facial regions placed on a face crop from 5 landmarks, and the share of attribution in each.
+
+Geometry. A face frame is built from the landmarks (right eye, left eye, nose, right mouth corner, left
+mouth corner; "right" is the subject's right): origin at the eye midpoint, axis ``u`` along the eye line
+(unit: the eye distance ``d``), axis ``v`` perpendicular to it towards the mouth (unit: the eye-mouth
+distance ``m``, the mouth midpoint's distance from the eye line). A point (a, b) of the frame is
+``eye_mid + a * d * u + b * m * v``: the eyes sit at (-0.5, 0) and (0.5, 0), the mouth near b = 1.
+Regions (polygons in this frame, then in crop pixels):
+
+- brow: brow and forehead, a in [-0.85, 0.85], b in [-1.0, -0.2];
+- eyes: one box per eye, eye centre +- 0.3 in a, b in [-0.2, 0.22];
+- nasolabial: one band per side from beside the nose wing (at the nose's b) down to just outside the
+  mouth corner (0.1 below it), 0.25 d wide;
+- mouth: the mouth corners +- 0.12 d sideways, from 0.22 m above to 0.3 m below the corners;
+- chin: 0.8 d wide under the mouth, from 0.3 m to 0.85 m below the corners.
+
+Overlaps go to one region only, by ``PRIORITY`` (mouth, eyes, nasolabial, brow, chin), so the shares
+of one image sum to at most 1. Polygons are clipped to the crop; a region with less than
+``VISIBLE_MIN`` of its area inside is flagged (and one wholly outside scores 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from neopain.nfcs import ACTION_REGION, REGIONS
+
+__all__ = [
+    "CANONICAL_LANDMARKS",
+    "PRIORITY",
+    "RegionLayout",
+    "canonical_landmarks",
+    "clip_polygon",
+    "mask_shares",
+    "place_regions",
+    "polygon_area",
+    "present_regions",
+    "region_polygons",
+    "region_shares",
+]
+
+PRIORITY = ("mouth", "eyes", "nasolabial", "brow", "chin")
+VISIBLE_MIN = 0.99
+
+# A canonical 5-point layout as fractions (x, y) of a face box, for faces without landmarks (the 'box'
+# detector: annotation boxes). Typical of RetinaFace/YuNet boxes of frontal faces.
+CANONICAL_LANDMARKS = np.array(
+    [[0.32, 0.40], [0.68, 0.40], [0.50, 0.58], [0.36, 0.76], [0.64, 0.76]], dtype=np.float64
+)
+
+
+class LandmarkError(ValueError):
+    """Landmarks from which no face frame can be built (coincident eyes, mouth on the eye line)."""
+
+
+@dataclass(frozen=True)
+class _Frame:
+    origin: np.ndarray
+    u: np.ndarray  # eye distance along the eye line
+    v: np.ndarray  # eye-mouth distance, perpendicular to the eye line
+
+    def to_pixels(self, ab: np.ndarray) -> np.ndarray:
+        ab = np.asarray(ab, np.float64).reshape(-1, 2)
+        return self.origin + ab[:, :1] * self.u + ab[:, 1:] * self.v
+
+    def to_frame(self, points: np.ndarray) -> np.ndarray:
+        basis = np.stack([self.u, self.v], axis=1)
+        return np.linalg.solve(basis, (np.asarray(points, np.float64) - self.origin).T).T
+
+
+def _frame(landmarks: np.ndarray) -> _Frame:
+    pts = np.asarray(landmarks, np.float64).reshape(5, 2)
+    right_eye, left_eye, _, right_mouth, left_mouth = pts
+    eye_mid, mouth_mid = (right_eye + left_eye) / 2, (right_mouth + left_mouth) / 2
+    u = left_eye - right_eye
+    d = float(np.hypot(*u))
+    if d < 1e-6:
+        raise LandmarkError("the two eye landmarks coincide")
+    u_hat = u / d
+    v_hat = np.array([-u_hat[1], u_hat[0]])  # u turned a quarter towards +y (image down) when level
+    m = float((mouth_mid - eye_mid) @ v_hat)
+    if m <= 1e-6:
+        raise LandmarkError("the mouth landmarks are not below the eye line")
+    return _Frame(eye_mid, u_hat * d, v_hat * m)
+
+
+def _box(a0: float, a1: float, b0: float, b1: float) -> np.ndarray:
+    return np.array([[a0, b0], [a1, b0], [a1, b1], [a0, b1]])
+
+
+def region_polygons(landmarks: np.ndarray) -> dict[str, list[np.ndarray]]:
+    """Polygons (pixel coordinates of the landmarks' image) of each region of ``neopain.nfcs.REGIONS``."""
+    frame = _frame(landmarks)
+    ab = frame.to_frame(np.asarray(landmarks, np.float64).reshape(5, 2))
+    nose_b = float(ab[2, 1])
+    (ra, rb), (la, lb) = ab[3], ab[4]
+    mouth_b, mouth_a = (rb + lb) / 2, (ra + la) / 2
+    frame_polys: dict[str, list[np.ndarray]] = {
+        "brow": [_box(-0.85, 0.85, -1.0, -0.2)],
+        "eyes": [_box(-0.8, -0.2, -0.2, 0.22), _box(0.2, 0.8, -0.2, 0.22)],
+        "nasolabial": [
+            np.array([[s * 0.15, nose_b], [s * 0.40, nose_b], [corner + s * 0.28, b + 0.1], [corner + s * 0.03, b + 0.1]])
+            for s, corner, b in ((-1.0, ra, rb), (1.0, la, lb))
+        ],
+        "mouth": [_box(min(ra, la) - 0.12, max(ra, la) + 0.12, mouth_b - 0.22, mouth_b + 0.3)],
+        "chin": [_box(mouth_a - 0.4, mouth_a + 0.4, mouth_b + 0.3, mouth_b + 0.85)],
+    }
+    return {region: [frame.to_pixels(p) for p in frame_polys[region]] for region in REGIONS}
+
+
+def polygon_area(poly: np.ndarray) -> float:
+    """Shoelace area of a simple polygon (N x 2)."""
+    if len(poly) < 3:
+        return 0.0
+    x, y = poly[:, 0], poly[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Sutherland-Hodgman clip of a polygon to the rectangle [0, width] x [0, height]."""
+    edges = ((0, 0.0, 1), (0, width, -1), (1, 0.0, 1), (1, height, -1))  # (axis, bound, inside sign)
+    out = [np.asarray(p, np.float64) for p in poly]
+    for axis, bound, sign in edges:
+        if not out:
+            break
+        points, out = out, []
+        for k, cur in enumerate(points):
+            prev = points[k - 1]
+            cur_in, prev_in = sign * (cur[axis] - bound) >= 0, sign * (prev[axis] - bound) >= 0
+            if cur_in != prev_in:
+                t = (bound - prev[axis]) / (cur[axis] - prev[axis])
+                out.append(prev + t * (cur - prev))
+            if cur_in:
+                out.append(cur)
+    return np.array(out).reshape(-1, 2)
+
+
+@dataclass
+class RegionLayout:
+    """Region masks on one crop and how much of each region lies inside it."""
+
+    masks: dict[str, np.ndarray]  # region -> H x W bool, disjoint
+    visible: dict[str, float]  # region -> share of its polygon area inside the crop
+    source: str  # where the landmarks came from: "landmarks", "canonical", "detector" ...
+    polygons: dict[str, list[np.ndarray]]  # clipped, crop pixels
+
+    @property
+    def clipped(self) -> list[str]:
+        return [r for r in REGIONS if self.visible[r] < VISIBLE_MIN]
+
+
+def place_regions(landmarks: np.ndarray, size: int | tuple[int, int], source: str = "landmarks") -> RegionLayout:
+    """Rasterise the regions for crop-pixel ``landmarks`` on a crop of ``size`` (side or (h, w))."""
+    height, width = (size, size) if isinstance(size, int) else size
+    polygons = region_polygons(landmarks)
+    labels = np.full((height, width), -1, np.int16)
+    visible: dict[str, float] = {}
+    clipped: dict[str, list[np.ndarray]] = {}
+    for region in REGIONS:
+        full = sum(polygon_area(p) for p in polygons[region])
+        # Pixel centres sit at integers: the crop covers [-0.5, size - 0.5] in these coordinates.
+        parts = [clip_polygon(p + 0.5, width, height) - 0.5 for p in polygons[region]]
+        clipped[region] = [p for p in parts if len(p) >= 3]
+        inside = sum(polygon_area(p) for p in clipped[region])
+        visible[region] = inside / full if full > 0 else 0.0
+    for region in reversed(PRIORITY):  # the first in PRIORITY paints last and wins overlaps
+        layer = np.zeros((height, width), np.uint8)
+        for poly in clipped[region]:
+            cv2.fillPoly(layer, [np.round(poly * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+        labels[layer > 0] = REGIONS.index(region)
+    masks = {region: labels == i for i, region in enumerate(REGIONS)}
+    return RegionLayout(masks, visible, source, clipped)
+
+
+def canonical_landmarks(box: tuple[float, float, float, float]) -> np.ndarray:
+    """The canonical 5 landmarks of a face box (x, y, w, h), in the box's pixel coordinates."""
+    x, y, w, h = box
+    return CANONICAL_LANDMARKS * np.array([w, h]) + np.array([x, y])
+
+
+def _shares(positive: np.ndarray, masks: Mapping[str, np.ndarray]) -> dict[str, float]:
+    total = float(positive.sum())
+    if total <= 0:
+        return {name: float("nan") for name in masks}
+    return {name: float(positive[mask].sum()) / total for name, mask in masks.items()}
+
+
+def region_shares(positive: np.ndarray, layout: RegionLayout) -> dict[str, float]:
+    """Share of the positive attribution in each placed region, and in their union (``any``)."""
+    union = np.zeros(positive.shape, bool)
+    for mask in layout.masks.values():
+        union |= mask
+    return _shares(positive, {**layout.masks, "any": union})
+
+
+def present_regions(actions: Mapping[str, bool | int | None]) -> list[str]:
+    """The regions whose NFCS actions are present (unknown actions count as absent)."""
+    regions = {ACTION_REGION[a] for a, on in actions.items() if on and a in ACTION_REGION}
+    return [r for r in REGIONS if r in regions]
+
+
+def mask_shares(positive: np.ndarray, mask: np.ndarray, present: list[str]) -> dict[str, float]:
+    """Against a true region mask (bit i = region i): the share of positive attribution inside the
+    regions whose actions are present (``true_present``; NaN when none is) and inside any region
+    (``true_any``)."""
+    if mask.shape != positive.shape:
+        raise ValueError(f"mask is {mask.shape}, attribution map is {positive.shape}")
+    bits_present = sum(1 << REGIONS.index(r) for r in present)
+    shares = _shares(positive, {"true_present": (mask & bits_present) > 0, "true_any": mask > 0})
+    if not present:
+        shares["true_present"] = float("nan")
+    return shares
