@@ -23,7 +23,9 @@ def phone_frames(width: int = 640, height: int = 480) -> tuple[bytes, bytes]:
     canvas[:, x0 : x0 + height] = face
     quality = [cv2.IMWRITE_JPEG_QUALITY, 85]
     empty = np.full((height, width, 3), 128, np.uint8)
-    return cv2.imencode(".jpg", canvas, quality)[1].tobytes(), cv2.imencode(".jpg", empty, quality)[1].tobytes()
+    return cv2.imencode(".jpg", canvas, quality)[1].tobytes(), cv2.imencode(".jpg", empty, quality)[
+        1
+    ].tobytes()
 
 
 def model_or_tiny(model: Path | None, folder: Path) -> Path:

@@ -38,7 +38,11 @@ def main() -> None:
     password = prepare_user(server.data_dir)
     began = time.perf_counter()
     report = crash_run(
-        server, "camera", password, cycles=args.cycles, script=Script(face, no_face, per_assessment=3, seed=args.seed)
+        server,
+        "camera",
+        password,
+        cycles=args.cycles,
+        script=Script(face, no_face, per_assessment=3, seed=args.seed),
     )
     report["wall_s"] = round(time.perf_counter() - began, 1)
     text = json.dumps(report, indent=2)

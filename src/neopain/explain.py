@@ -35,6 +35,7 @@ __all__ = [
     "explain_crops",
     "make_baseline",
     "positive_map",
+    "target_index",
 ]
 
 BASELINES = ("black", "blur", "noise")
@@ -55,7 +56,9 @@ class IGSettings:
     gap_floor: float | None = None  # denominator floor; None: 0.01 for probability, 0.1 for logit
     internal_batch_size: int = 64  # interpolated images per forward/backward pass: bounds memory
     seed: int = 0  # the noise baseline's seed
-    target: int | None = None  # class index to explain; None: the predicted class
+    target: int | str | None = (
+        None  # class index or label to explain; None or "predicted": the predicted class
+    )
 
     def __post_init__(self) -> None:
         if self.baseline not in BASELINES:
@@ -127,11 +130,26 @@ def make_baseline(crop_bgr: np.ndarray, kind: str, seed: int = 0, index: int = 0
         return np.zeros(crop_bgr.shape, np.float32)
     if kind == "blur":
         sigma = BLUR_SIGMA_FRACTION * crop_bgr.shape[0]
-        return cv2.GaussianBlur(crop_bgr.astype(np.float32), (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+        return cv2.GaussianBlur(
+            crop_bgr.astype(np.float32), (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT
+        )
     if kind == "noise":
         rng = np.random.default_rng([seed, index])
         return rng.uniform(0.0, 255.0, crop_bgr.shape).astype(np.float32)
     raise ValueError(f"baseline must be one of {BASELINES}, got '{kind}'")
+
+
+def target_index(target: int | str | None, cfg: ModelConfig) -> int | None:
+    """The class index to explain: None for the predicted class, else an index or a label of ``cfg``."""
+    if target is None or target == "predicted":
+        return None
+    if isinstance(target, str):
+        if target not in cfg.labels:
+            raise ValueError(f"target must be 'predicted' or one of {list(cfg.labels)}, got '{target}'")
+        return cfg.labels.index(target)
+    if not 0 <= target < len(cfg.labels):
+        raise ValueError(f"target index {target} is not a class of {list(cfg.labels)}")
+    return int(target)
 
 
 def _to_tensor(images: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
@@ -166,11 +184,14 @@ def explain_crops(
     device = _model_device(model)
     forward = BgrModel(model, cfg, settings.output).eval()
     x = _to_tensor(crops, device)
-    base = _to_tensor([make_baseline(c, settings.baseline, settings.seed, i) for c, i in zip(crops, indices)], device)
+    base = _to_tensor(
+        [make_baseline(c, settings.baseline, settings.seed, i) for c, i in zip(crops, indices)], device
+    )
     with torch.no_grad():
         probs = BgrModel(model, cfg, "probability")(x).double().cpu()
         predicted = probs.argmax(dim=1)
-        targets = predicted.clone() if settings.target is None else torch.full_like(predicted, settings.target)
+        fixed = target_index(settings.target, cfg)
+        targets = predicted.clone() if fixed is None else torch.full_like(predicted, fixed)
         rows = torch.arange(len(crops))
         f_in = forward(x).double().cpu()[rows, targets]
         f_base = forward(base).double().cpu()[rows, targets]

@@ -97,7 +97,9 @@ def _central_box(size: int, margin: float) -> tuple[float, float, float, float]:
     return (start, start, side, side)
 
 
-def _canonical_in_crop(box: tuple[float, float, float, float] | None, crop_size: int, margin: float) -> np.ndarray:
+def _canonical_in_crop(
+    box: tuple[float, float, float, float] | None, crop_size: int, margin: float
+) -> np.ndarray:
     """Canonical landmarks of a crop cut by the extraction: from the row's box through its crop affine."""
     if box is None:
         return canonical_landmarks(_central_box(crop_size, margin))
@@ -140,13 +142,17 @@ class _Reader:
         if mask is None or mask.ndim != 2:
             raise ImageError(f"{file}: unreadable region mask (expected a one-channel PNG)")
         if mask.shape != shape:
-            raise ImageError(f"{file}: mask is {mask.shape[1]}x{mask.shape[0]}, its image {shape[1]}x{shape[0]}")
+            raise ImageError(
+                f"{file}: mask is {mask.shape[1]}x{mask.shape[0]}, its image {shape[1]}x{shape[0]}"
+            )
         return mask
 
     def _crop_item(self, source: _Source) -> Item:
         crop = read_image(source.path)
         if crop.shape[0] != crop.shape[1]:
-            raise ImageError(f"{source.path}: a face crop should be square, got {crop.shape[1]}x{crop.shape[0]}")
+            raise ImageError(
+                f"{source.path}: a face crop should be square, got {crop.shape[1]}x{crop.shape[0]}"
+            )
         side = crop.shape[0]
         landmarks, layout = None, "canonical"
         if self.detector is not None:
@@ -156,10 +162,16 @@ class _Reader:
             else:
                 layout = "canonical (no face in crop)"
         if landmarks is None:
-            landmarks = _canonical_in_crop(source.sample.box if source.sample else None, side, self.settings.margin)
+            landmarks = _canonical_in_crop(
+                source.sample.box if source.sample else None, side, self.settings.margin
+            )
         mask = self._read_mask(source, (side, side))
         if side != self.size:
-            crop = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR)
+            crop = cv2.resize(
+                crop,
+                (self.size, self.size),
+                interpolation=cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR,
+            )
             landmarks = _scale_points(landmarks, side, self.size)
             if mask is not None:
                 mask = cv2.resize(mask, (self.size, self.size), interpolation=cv2.INTER_NEAREST)
@@ -174,7 +186,11 @@ class _Reader:
             h, w = image.shape[:2]
             side = min(h, w) / (1.0 + 2.0 * self.settings.margin)
             return Face((w - side) / 2, (h - side) / 2, side, side, score=1.0)
-        faces = self.detector.detect_sample(image, source.sample) if source.sample else self.detector.detect(image)
+        faces = (
+            self.detector.detect_sample(image, source.sample)
+            if source.sample
+            else self.detector.detect(image)
+        )
         face = choose_face(faces)
         if face is None:
             raise DetectorInputError(NO_FACE)

@@ -103,7 +103,14 @@ def region_polygons(landmarks: np.ndarray) -> dict[str, list[np.ndarray]]:
         "brow": [_box(-0.85, 0.85, -1.0, -0.2)],
         "eyes": [_box(-0.8, -0.2, -0.2, 0.22), _box(0.2, 0.8, -0.2, 0.22)],
         "nasolabial": [
-            np.array([[s * 0.15, nose_b], [s * 0.40, nose_b], [corner + s * 0.28, b + 0.1], [corner + s * 0.03, b + 0.1]])
+            np.array(
+                [
+                    [s * 0.15, nose_b],
+                    [s * 0.40, nose_b],
+                    [corner + s * 0.28, b + 0.1],
+                    [corner + s * 0.03, b + 0.1],
+                ]
+            )
             for s, corner, b in ((-1.0, ra, rb), (1.0, la, lb))
         ],
         "mouth": [_box(min(ra, la) - 0.12, max(ra, la) + 0.12, mouth_b - 0.22, mouth_b + 0.3)],
@@ -153,7 +160,9 @@ class RegionLayout:
         return [r for r in REGIONS if self.visible[r] < VISIBLE_MIN]
 
 
-def place_regions(landmarks: np.ndarray, size: int | tuple[int, int], source: str = "landmarks") -> RegionLayout:
+def place_regions(
+    landmarks: np.ndarray, size: int | tuple[int, int], source: str = "landmarks"
+) -> RegionLayout:
     """Rasterise the regions for crop-pixel ``landmarks`` on a crop of ``size`` (side or (h, w))."""
     height, width = (size, size) if isinstance(size, int) else size
     polygons = region_polygons(landmarks)
@@ -206,11 +215,14 @@ def present_regions(actions: Mapping[str, bool | int | None]) -> list[str]:
 def mask_shares(positive: np.ndarray, mask: np.ndarray, present: list[str]) -> dict[str, float]:
     """Against a true region mask (bit i = region i): the share of positive attribution inside the
     regions whose actions are present (``true_present``; NaN when none is) and inside any region
-    (``true_any``)."""
+    (``true_any``), and the area fractions of both (``*_area``: the share of an evenly spread map)."""
     if mask.shape != positive.shape:
         raise ValueError(f"mask is {mask.shape}, attribution map is {positive.shape}")
     bits_present = sum(1 << REGIONS.index(r) for r in present)
-    shares = _shares(positive, {"true_present": (mask & bits_present) > 0, "true_any": mask > 0})
+    inside = {"true_present": (mask & bits_present) > 0, "true_any": mask > 0}
+    shares = _shares(positive, inside)
+    # The share a map spread evenly over the crop would get: what a share should be compared with.
+    shares.update({f"{name}_area": float(region.mean()) for name, region in inside.items()})
     if not present:
-        shares["true_present"] = float("nan")
+        shares["true_present"] = shares["true_present_area"] = float("nan")
     return shares

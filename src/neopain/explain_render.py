@@ -53,7 +53,9 @@ def blend_heatmap(face_bgr: np.ndarray, heat: np.ndarray, strength: float = 0.85
     return np.clip(base * (1 - alpha) + colours.astype(np.float32) * alpha, 0, 255).astype(np.uint8)
 
 
-def outline_regions(image: np.ndarray, polygons: Mapping[str, Sequence[np.ndarray]], scale: float = 1.0) -> np.ndarray:
+def outline_regions(
+    image: np.ndarray, polygons: Mapping[str, Sequence[np.ndarray]], scale: float = 1.0
+) -> np.ndarray:
     """Draw region polygons (crop pixels, times ``scale``) in one colour per region."""
     out = image.copy()
     for colour, polys in zip(REGION_COLOURS_BGR, polygons.values()):
@@ -65,13 +67,17 @@ def outline_regions(image: np.ndarray, polygons: Mapping[str, Sequence[np.ndarra
 def _caption(width: int, lines: Sequence[str], height: int = 18) -> np.ndarray:
     strip = np.full((height * len(lines), width, 3), 255, np.uint8)
     for k, text in enumerate(lines):
-        cv2.putText(strip, text, (4, height * k + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (20, 20, 20), 1, cv2.LINE_AA)
+        cv2.putText(
+            strip, text, (4, height * k + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (20, 20, 20), 1, cv2.LINE_AA
+        )
     return strip
 
 
-def side_by_side(face_bgr: np.ndarray, overlay_bgr: np.ndarray, lines: Sequence[str], side: int = 160) -> np.ndarray:
+def side_by_side(
+    face_bgr: np.ndarray, overlay_bgr: np.ndarray, lines: Sequence[str], side: int = 160
+) -> np.ndarray:
     """One grid tile in the paper's style: the face, its map, and a caption (class and probability)."""
-    resize = lambda im: cv2.resize(im, (side, side), interpolation=cv2.INTER_LINEAR)  # noqa: E731
+    resize = lambda im: cv2.resize(im, (side, side), interpolation=cv2.INTER_LINEAR)
     pair = np.hstack([resize(face_bgr), np.full((side, 4, 3), 255, np.uint8), resize(overlay_bgr)])
     return np.vstack([pair, _caption(pair.shape[1], lines)])
 
@@ -85,7 +91,9 @@ def grid_image(tiles: Sequence[np.ndarray], columns: int = 3, pad: int = 8) -> n
     page = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, 3), 255, np.uint8)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, columns)
-        page[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = tile
+        page[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = (
+            tile
+        )
     return page
 
 
@@ -174,15 +182,19 @@ def write_gallery(
     try:
         # Streamed to disk figure by figure: a large folder never holds its whole gallery in memory.
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
-                      f"<style>{_STYLE}</style></head><body><h1>{esc(title)}</h1><table>")
+            out.write(
+                f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+                f"<style>{_STYLE}</style></head><body><h1>{esc(title)}</h1><table>"
+            )
             out.writelines(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in summary_rows)
             out.write("</table><h2>Images</h2><div class='grid'>")
             for tile in tiles:
                 src = _data_uri(path.parent / tile.picture) if embed else esc(tile.picture)
                 caption = "<br>".join(esc(line) for line in tile.lines)
-                out.write(f"<figure><img src='{src}' alt='{esc(tile.title)}'><figcaption><b>{esc(tile.title)}"
-                          f"</b><br>{caption}</figcaption></figure>")
+                out.write(
+                    f"<figure><img src='{src}' alt='{esc(tile.title)}'><figcaption><b>{esc(tile.title)}"
+                    f"</b><br>{caption}</figcaption></figure>"
+                )
             out.write("</div>")
             failed = list(failures)
             if failed:

@@ -20,10 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from neopain.explain import Attribution, IGSettings, explain_crops, positive_map
+from neopain.explain import Attribution, IGSettings, explain_crops, positive_map, target_index
 from neopain.explain_inputs import Item, Missed, iter_items
 from neopain.explain_regions import LandmarkError, mask_shares, place_regions, region_shares
-from neopain.explain_render import GridPager, Tile, blend_heatmap, heatmap, outline_regions, side_by_side, write_gallery, write_png
+from neopain.explain_render import (
+    GridPager,
+    Tile,
+    blend_heatmap,
+    heatmap,
+    outline_regions,
+    side_by_side,
+    write_gallery,
+    write_png,
+)
 from neopain.explain_render import _atomic_write as atomic_write
 from neopain.faces import CropSettings
 from neopain.nfcs import REGIONS
@@ -31,10 +40,32 @@ from neopain.nfcs import REGIONS
 __all__ = ["CSV_FIELDS", "RunOptions", "RunSummary", "run_explain", "summarise_rows"]
 
 CSV_FIELDS = (
-    "index", "input", "status", "reason", "label", "predicted", "probability", "target", "output",
-    "f_input", "f_baseline", "attribution_sum", "gap", "steps", "converged", "layout",
-    *(f"share_{r}" for r in REGIONS), "share_any", *(f"visible_{r}" for r in REGIONS), "clipped",
-    "present_regions", "true_present", "true_any", "picture",
+    "index",
+    "input",
+    "status",
+    "reason",
+    "label",
+    "predicted",
+    "probability",
+    "target",
+    "output",
+    "f_input",
+    "f_baseline",
+    "attribution_sum",
+    "gap",
+    "steps",
+    "converged",
+    "layout",
+    *(f"share_{r}" for r in REGIONS),
+    "share_any",
+    *(f"visible_{r}" for r in REGIONS),
+    "clipped",
+    "present_regions",
+    "true_present",
+    "true_any",
+    "true_present_area",
+    "true_any_area",
+    "picture",
 )
 
 
@@ -75,7 +106,7 @@ def _fmt(value: Any) -> Any:
     return value
 
 
-def _scores(item: Item, attr: Attribution) -> tuple[dict[str, Any], dict[str, list[np.ndarray]] | None]:
+def score_item(item: Item, attr: Attribution) -> tuple[dict[str, Any], dict[str, list[np.ndarray]] | None]:
     """Region shares (placed and, when known, true) of one explained item; the polygons for drawing."""
     positive = positive_map(attr.attribution)
     row: dict[str, Any] = {"layout": item.layout}
@@ -96,12 +127,24 @@ def _scores(item: Item, attr: Attribution) -> tuple[dict[str, Any], dict[str, li
     return row, polygons
 
 
-def _explained_row(index: int, item: Item, attr: Attribution, labels: Sequence[str], picture: str) -> dict[str, Any]:
+def _explained_row(
+    index: int, item: Item, attr: Attribution, labels: Sequence[str], picture: str
+) -> dict[str, Any]:
     return {
-        "index": index, "input": item.name, "status": "ok", "label": item.label,
-        "predicted": labels[attr.predicted], "probability": attr.probability, "target": attr.target_label,
-        "output": attr.output, "f_input": attr.f_input, "f_baseline": attr.f_baseline,
-        "attribution_sum": attr.total, "gap": attr.gap, "steps": attr.steps, "converged": int(attr.converged),
+        "index": index,
+        "input": item.name,
+        "status": "ok",
+        "label": item.label,
+        "predicted": labels[attr.predicted],
+        "probability": attr.probability,
+        "target": attr.target_label,
+        "output": attr.output,
+        "f_input": attr.f_input,
+        "f_baseline": attr.f_baseline,
+        "attribution_sum": attr.total,
+        "gap": attr.gap,
+        "steps": attr.steps,
+        "converged": int(attr.converged),
         "picture": picture,
     }
 
@@ -117,17 +160,22 @@ class _Writer:
     def explained(self, index: int, item: Item, attr: Attribution) -> None:
         name = f"ig_{index:05d}.png"
         row = _explained_row(index, item, attr, self.labels, f"tiles/{name}")
-        scores, polygons = _scores(item, attr)
+        scores, polygons = score_item(item, attr)
         row.update(scores)
         heat = heatmap(positive_map(attr.attribution))
         overlay = blend_heatmap(attr.crop, heat)
         write_png(self.out_dir / "images" / name, overlay)
         side = max(160, attr.crop.shape[0])
         outlined = outline_regions(
-            overlay if side == overlay.shape[0] else _resize(overlay, side), polygons or {}, side / overlay.shape[0]
+            overlay if side == overlay.shape[0] else _resize(overlay, side),
+            polygons or {},
+            side / overlay.shape[0],
         )
-        caption = [f"{row['predicted']} {100 * attr.probability:.1f}%  (#{index})",
-                   f"gap {100 * attr.gap:.1f}% @ {attr.steps} steps" + (f"  true: {item.label}" if item.label else "")]
+        caption = [
+            f"{row['predicted']} {100 * attr.probability:.1f}%  (#{index})",
+            f"gap {100 * attr.gap:.1f}% @ {attr.steps} steps"
+            + (f"  true: {item.label}" if item.label else ""),
+        ]
         tile = side_by_side(attr.crop, outlined, caption, side=side)
         write_png(self.out_dir / "tiles" / name, tile)
         self.grid.add(tile)
@@ -160,8 +208,12 @@ def _group(rows: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, Any]
         if any(m.get("true_present") not in (None, "") for m in members):
             entry["true_present_mean"] = _mean(m.get("true_present") for m in members)
             entry["true_any_mean"] = _mean(m.get("true_any") for m in members)
+            entry["true_present_area_mean"] = _mean(m.get("true_present_area") for m in members)
+            entry["true_any_area_mean"] = _mean(m.get("true_any_area") for m in members)
             entry["true_present_images"] = sum(
-                1 for m in members if isinstance(m.get("true_present"), float) and not math.isnan(m["true_present"])
+                1
+                for m in members
+                if isinstance(m.get("true_present"), float) and not math.isnan(m["true_present"])
             )
         out[name] = entry
     return out
@@ -201,11 +253,18 @@ def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
 def _gallery_rows(summary: dict[str, Any], header: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [(k, str(v)) for k, v in header.items()]
     comp = summary["completeness"]
-    rows += [("explained", f"{summary['explained']} of {summary['images']}"),
-             ("completeness gap (max / mean)", f"{comp['max_gap']} / {comp['mean_gap']}")]
+    rows += [
+        ("explained", f"{summary['explained']} of {summary['images']}"),
+        ("completeness gap (max / mean)", f"{comp['max_gap']} / {comp['mean_gap']}"),
+    ]
     for name, entry in summary["by_label"].items():
         if entry.get("true_present_mean") is not None:
-            rows.append((f"share in true present regions, label {name}", str(entry["true_present_mean"])))
+            rows.append(
+                (
+                    f"share in true present regions, label {name}",
+                    f"{entry['true_present_mean']} (their area: {entry['true_present_area_mean']})",
+                )
+            )
     for name, entry in summary["by_predicted"].items():
         shares = ", ".join(f"{r} {entry[f'share_{r}']}" for r in (*REGIONS, "any"))
         rows.append((f"placed-region shares, predicted {name}", shares))
@@ -225,6 +284,7 @@ def run_explain(
     options = options or RunOptions()
     out_dir = Path(out_dir)
     model, cfg, _ = load_checkpoint(checkpoint, device=options.device)
+    target_index(options.ig.target, cfg)  # a bad --target fails now, not after the first batch
     crop = CropSettings(size=cfg.input_size, margin=options.margin, align=options.align)
     items = iter_items(inputs, cfg.input_size, options.detector, crop, options.limit)
     writer = _Writer(out_dir, cfg.labels)
@@ -242,17 +302,32 @@ def run_explain(
         index += len(batch)
     grids = writer.grid.close()
     summary = summarise_rows(writer.rows)
-    header = {"checkpoint": str(checkpoint), "model": cfg.name, "input_size": cfg.input_size,
-              "detector": options.detector, **{f"ig_{k}": v for k, v in asdict(options.ig).items()}}
+    header = {
+        "checkpoint": str(checkpoint),
+        "model": cfg.name,
+        "input_size": cfg.input_size,
+        "detector": options.detector,
+        **{f"ig_{k}": v for k, v in asdict(options.ig).items()},
+    }
     summary = {**header, "grids": [p.name for p in grids], **summary}
     _write_csv(out_dir / "regions.csv", writer.rows)
     atomic_write(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     tiles = (
-        Tile(r["picture"], f"#{r['index']} {r['input']}",
-             (f"predicted {r['predicted']} ({100 * r['probability']:.1f}%)", f"layout: {r['layout']}"))
-        for r in writer.rows if r.get("status") == "ok"
+        Tile(
+            r["picture"],
+            f"#{r['index']} {r['input']}",
+            (f"predicted {r['predicted']} ({100 * r['probability']:.1f}%)", f"layout: {r['layout']}"),
+        )
+        for r in writer.rows
+        if r.get("status") == "ok"
     )
     failures = ((r["input"], r["reason"]) for r in writer.rows if r.get("status") != "ok")
-    write_gallery(out_dir / "index.html", f"Integrated Gradients: {cfg.name}", _gallery_rows(summary, header),
-                  tiles, failures, embed=options.embed)
+    write_gallery(
+        out_dir / "index.html",
+        f"Integrated Gradients: {cfg.name}",
+        _gallery_rows(summary, header),
+        tiles,
+        failures,
+        embed=options.embed,
+    )
     return RunSummary(out_dir, writer.rows, summary, grids)

@@ -147,17 +147,9 @@ def check_parity(model: torch.nn.Module, onnx_path: Path, batch: np.ndarray, tol
     return diff
 
 
-def export_onnx(
-    checkpoint_path: str | Path,
-    out_path: str | Path,
-    card: Mapping[str, Any] | str | Path | None = None,
-    crop_settings: CropSettings | None = None,
-    parity_crops: Sequence[np.ndarray] | None = None,
-    tolerance: float = PARITY_TOLERANCE,
-    seed: int = 0,
-) -> Path:
-    """Export a training checkpoint to ONNX (see ``export_checked`` for the parity figure)."""
-    return export_checked(checkpoint_path, out_path, card, crop_settings, parity_crops, tolerance, seed).path
+def export_onnx(checkpoint_path: str | Path, out_path: str | Path, **options: Any) -> Path:
+    """Export a training checkpoint to ONNX; options and checks as ``export_checked``."""
+    return export_checked(checkpoint_path, out_path, **options).path
 
 
 def export_checked(

@@ -57,7 +57,9 @@ class Fuzzed:
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory) -> Fuzzed:  # type: ignore[no-untyped-def]
-    app = create_app(make_settings(tmp_path_factory.mktemp("st"), max_upload_bytes=200_000), ScriptedPredictor())
+    app = create_app(
+        make_settings(tmp_path_factory.mktemp("st"), max_upload_bytes=200_000), ScriptedPredictor()
+    )
     add_users(app)
     logins = {}
     for role in ("nurse", "admin"):
@@ -65,7 +67,9 @@ def fuzzed(tmp_path_factory) -> Fuzzed:  # type: ignore[no-untyped-def]
         logins[role] = Login(dict(browser.client.cookies), browser.csrf)
     nurse = browser_for(app, "nurse")
     assessment, token = start_assessment(nurse, "Schemathesis Baby")
-    record = post_frame(nurse, assessment, token, scripted_frame("pain"), uuid.uuid4().hex).json()["record_id"]
+    record = post_frame(nurse, assessment, token, scripted_frame("pain"), uuid.uuid4().hex).json()[
+        "record_id"
+    ]
     with app.state.neopain.sessions() as db:
         baby = db.scalar(select(Assessment).where(Assessment.public_id == assessment)).baby.public_id
     visitor = TestClient(app, base_url="http://localhost")
@@ -77,13 +81,19 @@ def fuzzed(tmp_path_factory) -> Fuzzed:  # type: ignore[no-untyped-def]
 
 def _current_token(fuzzed: Fuzzed) -> str:
     with fuzzed.app.state.neopain.sessions() as db:  # type: ignore[attr-defined]
-        return db.scalar(select(Assessment.client_token).where(Assessment.public_id == fuzzed.ids["assessment_id"]))
+        return db.scalar(
+            select(Assessment.client_token).where(Assessment.public_id == fuzzed.ids["assessment_id"])
+        )
 
 
 def _prepare(case, fuzzed: Fuzzed, real_ids: bool) -> None:  # type: ignore[no-untyped-def]
     """The role's session cookie and CSRF token (header and form body); real ids on every other case."""
     path = case.operation.path
-    login = fuzzed.anonymous if path == "/login" else fuzzed.logins["admin" if path.startswith("/admin/") else "nurse"]
+    login = (
+        fuzzed.anonymous
+        if path == "/login"
+        else fuzzed.logins["admin" if path.startswith("/admin/") else "nurse"]
+    )
     case.headers = {**(case.headers or {}), "X-CSRF-Token": login.csrf}
     case.cookies = {**(case.cookies or {}), **login.cookies}
     if isinstance(case.body, dict) and not path.startswith("/api/"):
@@ -119,7 +129,7 @@ def test_api_conforms_to_its_openapi_document(fuzzed: Fuzzed) -> None:
         tested += 1
         try:
             _fuzz(operation, fuzzed, statuses)
-        except (Exception, BaseExceptionGroup) as exc:  # collect every operation's failure, then report all
+        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - report every operation, not the first
             details = "".join(f"\n  - {e!s:.600}" for e in getattr(exc, "exceptions", ()))
             failures[f"{operation.method.upper()} {operation.path}"] = str(exc)[:1500] + details
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())

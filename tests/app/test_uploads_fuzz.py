@@ -156,8 +156,10 @@ def _multipart(data: bytes, token: str, boundary: str = "fuzzboundary") -> bytes
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="frame_id"\r\n\r\n{uuid.uuid4().hex}\r\n',
         f'--{boundary}\r\nContent-Disposition: form-data; name="client_token"\r\n\r\n{token}\r\n',
-        f'--{boundary}\r\nContent-Disposition: form-data; name="frame"; filename="f.jpg"\r\n'
-        "Content-Type: image/jpeg\r\n\r\n",
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="frame"; filename="f.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ),
     ]
     return "".join(parts).encode() + data + f"\r\n--{boundary}--\r\n".encode()
 
@@ -178,7 +180,9 @@ def test_chunked_uploads_are_limited_on_the_bytes_received(fuzz_app, nurse) -> N
     refused = nurse.client.send(request)
     assert refused.status_code == 413 and "larger than" in refused.json()["detail"]
     small = _multipart(astronaut_jpeg(200), token)
-    accepted = nurse.client.send(nurse.client.build_request("POST", url, content=_chunks(small), headers=headers))
+    accepted = nurse.client.send(
+        nurse.client.build_request("POST", url, content=_chunks(small), headers=headers)
+    )
     assert accepted.status_code == 200, accepted.text
     form_page = nurse.client.post(
         "/history", content=_chunks(b"q=" + b"a" * (2 * MAX_BYTES)),

@@ -16,8 +16,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from neopain.app.api.deps import SESSION_COOKIE, AppState, CsrfFailed, Forbidden, NotAuthenticated
 from neopain.app import openapi
+from neopain.app.api.deps import SESSION_COOKIE, AppState, CsrfFailed, Forbidden, NotAuthenticated
 from neopain.app.api.routes import admin, assessments, auth, history, pages, records
 from neopain.app.core.db import make_engine, session_factory, upgrade
 from neopain.app.core.inference import PredictorHolder, PredictorLike

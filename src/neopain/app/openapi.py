@@ -44,9 +44,15 @@ def _fill(path: str, operation: dict[str, Any]) -> None:
         else:
             # A declared oversize body is refused before routing, in JSON; everything else is a page.
             content = {**HTML, **JSON_ERROR} if code == "413" else HTML
-        responses[code] = {"description": responses.get(code, {}).get("description", text), "content": content}
+        responses[code] = {
+            "description": responses.get(code, {}).get("description", text),
+            "content": content,
+        }
     if api:
-        responses["401"] = {"description": "not logged in (or logged out after inactivity)", "content": JSON_ERROR}
+        responses["401"] = {
+            "description": "not logged in (or logged out after inactivity)",
+            "content": JSON_ERROR,
+        }
     else:
         responses["303"] = {"description": PAGE_REDIRECT}
     if path == "/login":

@@ -14,7 +14,9 @@ MAX_KEYS = 10_000
 class LoginThrottle:
     """Counts failed logins per (user name, client address) in a sliding window, in this process."""
 
-    def __init__(self, max_failures: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_failures: int, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
         self._clock = clock

@@ -14,7 +14,9 @@ CLINICAL_ROLES: tuple[str, ...] = ("nurse", "researcher")
 
 ENVIRONMENTS: tuple[str, ...] = ("development", "production")
 # Passwords that ship as examples in docs, images and tutorials: never acceptable on a ward.
-DEFAULT_PASSWORDS = frozenset({"", "postgres", "password", "changeme", "change-me", "secret", "admin", "neopain"})
+DEFAULT_PASSWORDS = frozenset(
+    {"", "postgres", "password", "changeme", "change-me", "secret", "admin", "neopain"}
+)
 
 
 def weak_database_password(url: str | None) -> str | None:

@@ -34,9 +34,7 @@ def verify(server: ServerProcess, ledger: Ledger) -> dict:
     rows = stored_records(server.db_path)
     by_id = {r.public_id: r for r in rows}
     files = image_files(server.images_dir)
-    found = [
-        rid for fid, rid in ledger.records.items() if rid in by_id and by_id[rid].client_frame_id == fid
-    ]
+    found = [rid for fid, rid in ledger.records.items() if rid in by_id and by_id[rid].client_frame_id == fid]
     without_file = [rid for rid in found if by_id[rid].image_name not in files]
     per_frame = Counter(r.client_frame_id for r in rows)
     unsaved_but_stored = [
@@ -67,9 +65,7 @@ async def _load(server: ServerProcess, username: str, password: str, cameras: in
     opened = await _open_cameras(server, username, password, cameras, ledger)
     began = time.perf_counter()
     try:
-        await asyncio.gather(
-            *(run_camera(c, script, fps, duration_s, i) for i, c in enumerate(opened))
-        )
+        await asyncio.gather(*(run_camera(c, script, fps, duration_s, i) for i, c in enumerate(opened)))
     finally:
         await asyncio.gather(*(c.close() for c in opened))
     return ledger, time.perf_counter() - began
@@ -151,11 +147,11 @@ def crash_run(server: ServerProcess, username: str, password: str, *, cycles: in
     checks: list[dict] = []
     for cycle in range(cycles):
         server.start()
-        checks.append({"cycle": cycle, "integrity": integrity_check(server.db_path), **verify(server, ledger)})
-        kill_after = rng.uniform(*kill_window_s)
-        pending = asyncio.run(
-            _cycle(server, username, password, script, cycle, kill_after, pending, ledger)
+        checks.append(
+            {"cycle": cycle, "integrity": integrity_check(server.db_path), **verify(server, ledger)}
         )
+        kill_after = rng.uniform(*kill_window_s)
+        pending = asyncio.run(_cycle(server, username, password, script, cycle, kill_after, pending, ledger))
     server.start()  # the last restart: retry what was left, then the final checks
     try:
         if pending:

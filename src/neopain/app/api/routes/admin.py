@@ -36,9 +36,7 @@ def audit_to_csv(events) -> str:  # type: ignore[no-untyped-def]
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for e in events:
-        writer.writerow(
-            [e.at.isoformat(), _cell(e.username), e.action, e.object_type, _cell(e.object_id)]
-        )
+        writer.writerow([e.at.isoformat(), _cell(e.username), e.action, e.object_type, _cell(e.object_id)])
     return buffer.getvalue()
 
 
