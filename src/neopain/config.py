@@ -19,12 +19,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEOPAIN_", env_file=".env", extra="ignore")
 
     env: str = Field("development", description="development | production")
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(Path("data"), description="root of the app's database and images")
     models_dir: Path | None = Field(None, description="folder holding known weight files (offline use)")
     cache_dir: Path = Field(default_factory=_default_cache)
     allow_download: bool = True
     detector: str = "yunet"
-    db_url: str = "sqlite:///neopain.db"
+    db_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in <data_dir>/app")
     log_level: str = "INFO"
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from neopain.config import Settings
 
 ROLES: tuple[str, ...] = ("nurse", "researcher", "admin")
 # Roles that work with patients; the admin manages accounts and the audit, never sees names or faces.
@@ -34,16 +35,10 @@ def weak_database_password(url: str | None) -> str | None:
     return None
 
 
-class AppSettings(BaseSettings):
-    """Everything the server needs; every field can be set as NEOPAIN_<FIELD>."""
+class AppSettings(Settings):
+    """The shared settings plus what only the server needs; every field can be set as NEOPAIN_<FIELD>."""
 
-    model_config = SettingsConfigDict(env_prefix="NEOPAIN_", env_file=".env", extra="ignore")
-
-    env: str = Field("development", description="development | production")
-    data_dir: Path = Field(Path("data"), description="root of the app's database and images")
-    db_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in <data_dir>/app")
     model_path: Path | None = Field(None, description="ONNX classifier the camera uses")
-    detector: str = "yunet"
     https: bool = Field(False, description="cookies marked Secure; set when serving over TLS")
     session_idle_minutes: float = Field(15.0, gt=0, description="logout after this much inactivity")
     max_upload_bytes: int = Field(4 * 1024 * 1024, gt=0)
