@@ -114,6 +114,18 @@ def test_region_outside_the_crop_is_clipped_and_flagged():
     assert gone.visible["brow"] == 0 and not gone.masks["brow"].any() and set(gone.clipped) == set(REGIONS)
 
 
+def test_clipped_region_is_flagged_in_the_row(tiny_model):
+    from neopain.explain_inputs import Item
+    from neopain.explain_run import score_item
+
+    crop = _crops(1, seed=2, size=32)[0]
+    attr = explain_crops(tiny_model, tiny_model.cfg, [crop], IGSettings(n_steps=8, max_steps=8))[0]
+    high = (LANDMARKS - np.array([0.0, 45.0])) * 0.32  # the same face, 32 px crop, forehead cut off
+    row, polygons = score_item(Item("x.png", crop, high, "landmarks"), attr)
+    assert "brow" in row["clipped"].split(";") and row["visible_brow"] < 1
+    assert polygons is not None and all(np.all(p >= -0.5) for p in polygons["brow"])
+
+
 def test_shares_against_a_true_mask():
     positive = np.zeros((10, 10))
     positive[0:2, :] = 1.0  # 20 in the brow rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neopain.cli import data, demo, evaluate, export, faces, labelled, serve, synth, train  # noqa: F401
+from neopain.cli import data, demo, evaluate, explain, export, faces, labelled, serve, synth, train  # noqa: F401
 from neopain.cli.apps import app
 from neopain.config import get_settings
 from neopain.log import setup_logging
