@@ -63,6 +63,18 @@ def test_phase_two_starts_after_plateau_and_trains_only_head_and_groups_4_5(face
     assert changed == expected
 
 
+def test_finetune_all_trains_every_layer_in_one_phase(faces, tmp_path):
+    manifest, samples = faces
+    config = replace(TINY, epochs=4, patience=1, lr_head=1e-3, finetune="all")
+    result = train(samples, manifest, "vggface16", tmp_path / "run", config)
+    assert {r["phase"] for r in result.history} == {1}
+    torch.manual_seed(TINY.seed)
+    initial = _state(create_model("vggface16", pretrained=False, input_size=32, head=TINY.head))
+    final, _, _ = load_checkpoint(tmp_path / "run" / "last.pt")
+    changed = {k.rsplit(".", 1)[0] for k, v in final.state_dict().items() if not torch.equal(v, initial[k])}
+    assert {"backbone.conv1_1", "backbone.conv3_1", "backbone.conv5_3", "head.1"} <= changed
+
+
 def test_same_seed_gives_same_weights_and_resume_continues_exactly(faces, tmp_path):
     manifest, samples = faces
     config = replace(TINY, epochs=3, augment="online", lr_head=1e-3, patience=5)

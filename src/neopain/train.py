@@ -44,6 +44,9 @@ __all__ = ["TrainConfig", "TrainResult", "train", "predict_samples", "load_check
 log = logging.getLogger(__name__)
 
 
+FINETUNE_MODES = ("paper", "all")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 100  # the most epochs over both phases
@@ -64,12 +67,17 @@ class TrainConfig:
     weights_path: str | None = None
     head: HeadConfig | None = None
     monitor: str = "loss"  # plateau on validation "loss" (CE + L1, as Keras' val_loss) or "ce" (CE alone)
+    # "paper": head only, then the last stages after a plateau; "all": every layer from the first epoch,
+    # one phase (ImageNet backbones, whose features are not face features, gain from it).
+    finetune: str = "paper"
     final: bool = False  # train on every sample, no validation; plateaus are judged on the training loss
     resume: bool = False
 
     def __post_init__(self) -> None:
         if self.augment not in AUGMENT_MODES:
             raise ValueError(f"augment must be one of {AUGMENT_MODES}, got '{self.augment}'")
+        if self.finetune not in FINETUNE_MODES:
+            raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got '{self.finetune}'")
         if self.monitor not in ("loss", "ce"):
             raise ValueError(f"monitor must be 'loss' or 'ce', got '{self.monitor}'")
         if self.epochs < 1 or self.batch_size < 2 or self.patience < 1:
@@ -117,8 +125,10 @@ def _build_model(model_name: str, config: TrainConfig) -> PainNet:
     )
 
 
-def _set_phase(model: PainNet, phase: int) -> None:
-    if phase == 1:
+def _set_phase(model: PainNet, phase: int, finetune: str) -> None:
+    if finetune == "all":
+        model.requires_grad_(True)
+    elif phase == 1:
         model.freeze_backbone()
     else:
         model.unfreeze_finetune_stages()
@@ -200,7 +210,7 @@ def _advance(state: _State, monitored: float, config: TrainConfig) -> str | None
     state.since_best += 1
     if state.since_best < config.patience:
         return None
-    return "phase2" if state.phase == 1 else "stop"
+    return "phase2" if state.phase == 1 and config.finetune == "paper" else "stop"
 
 
 def train(
@@ -276,7 +286,7 @@ def _run_epochs(
     extra: dict[str, Any],
 ) -> str:
     model = runtime.prepare_model(model)
-    _set_phase(model, state.phase)
+    _set_phase(model, state.phase, config.finetune)
     lr = config.lr_head if state.phase == 1 else config.lr_finetune
     optimizer = make_optimizer(model, lr)
     if resume_ckpt is not None:
@@ -303,7 +313,7 @@ def _run_epochs(
             log.info("epoch %d: no improvement for %d epochs, fine-tuning %s", state.epoch, config.patience,
                      ", ".join(model.cfg.finetune_stages))
             state.phase, state.since_best, lr = 2, 0, config.lr_finetune
-            _set_phase(model, 2)
+            _set_phase(model, 2, config.finetune)
             optimizer = make_optimizer(model, lr)
         ckpt = _make_checkpoint(model, optimizer, state, {**extra, "rng": _rng_states(shuffle, augmenter)})
         if record["improved"]:

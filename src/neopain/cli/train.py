@@ -49,6 +49,7 @@ def train_command(
     patience: int = typer.Option(5, help="epochs without validation improvement before phase 2 / stop"),
     val_fraction: float = typer.Option(0.2, help="share of subjects held out for validation"),
     monitor: str = typer.Option("loss", help="plateau on validation 'loss' (CE + L1, as Keras) or 'ce'"),
+    finetune: str = typer.Option("paper", help="paper (head, then last stages) | all (every layer at once)"),
     lr_head: float = typer.Option(1e-4, help="phase 1 learning rate (the paper: 1e-4)"),
     lr_finetune: float = typer.Option(1e-6, help="phase 2 learning rate (the paper: 1e-6)"),
     seed: int = typer.Option(0),
@@ -67,7 +68,7 @@ def train_command(
         config = _train_config(
             epochs=epochs, batch_size=batch_size, input_size=input_size, augment=augment, copies=copies,
             patience=patience, val_fraction=val_fraction, monitor=monitor, lr_head=lr_head,
-            lr_finetune=lr_finetune, seed=seed, device=device,
+            lr_finetune=lr_finetune, finetune=finetune, seed=seed, device=device,
             pretrained=pretrained, weights_path=str(weights) if weights else None, resume=resume,
             deterministic=deterministic, final=final,
         )
