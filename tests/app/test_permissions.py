@@ -12,7 +12,8 @@ from _appkit import PASSWORD, ROLES, browser_for, post_frame, scripted_frame, st
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from neopain.app.models import Assessment, Baby
+from neopain.app.core.storage import explanation_name
+from neopain.app.models import Assessment, Baby, Record
 
 PUBLIC = "public"
 ALL = ROLES
@@ -39,6 +40,8 @@ RULES: dict[tuple[str, str], object] = {
     ("GET", "/records/{record_id}"): CLINICAL,
     ("GET", "/records/{record_id}/image"): CLINICAL,
     ("POST", "/records/{record_id}/confirm"): CLINICAL,
+    ("POST", "/records/{record_id}/explain"): CLINICAL,
+    ("GET", "/records/{record_id}/explanation"): CLINICAL,
     ("GET", "/admin/users"): ADMIN,
     ("POST", "/admin/users"): ADMIN,
     ("GET", "/admin/audit"): ADMIN,
@@ -67,6 +70,10 @@ def ids(scripted_app, users):  # type: ignore[no-untyped-def]
     with scripted_app.state.neopain.sessions() as db:
         row = db.scalar(select(Assessment).where(Assessment.public_id == assessment))
         baby = row.baby.public_id
+        image = db.scalar(select(Record.image_name).where(Record.public_id == saved["record_id"]))
+    # An explanation overlay, so that the overlay route has something to serve to the allowed roles.
+    images = scripted_app.state.neopain.images
+    images.path_of(explanation_name(image)).write_bytes(scripted_frame("pain"))
     return {"assessment_id": assessment, "baby_id": baby, "record_id": saved["record_id"]}
 
 
@@ -98,6 +105,7 @@ def send(app, client: TestClient, csrf: str, method: str, path: str, ids: dict[s
         "/assessments": {"baby_id": ids["baby_id"]},
         "/history": {"q": "Perm"},
         "/records/{record_id}/confirm": {"label": "pain"},
+        "/records/{record_id}/explain": {},
         "/admin/users": {"username": f"u{uuid.uuid4().hex[:8]}", "password": PASSWORD, "role": "nurse"},
         "/logout": {},
         "/admin/erase": {"baby_id": ids.get("erase", ""), "confirm": ids.get("erase", "")},

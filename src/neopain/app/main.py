@@ -18,13 +18,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neopain.app import openapi
 from neopain.app.api.deps import SESSION_COOKIE, AppState, CsrfFailed, Forbidden, NotAuthenticated
-from neopain.app.api.routes import admin, assessments, auth, history, pages, records
+from neopain.app.api.routes import admin, assessments, auth, explanations, history, pages, records
 from neopain.app.core.db import make_engine, session_factory, upgrade
+from neopain.app.core.explanations import Explainer
 from neopain.app.core.inference import PredictorHolder, PredictorLike
 from neopain.app.core.limits import BodyLimit
 from neopain.app.core.ratelimit import LoginThrottle
 from neopain.app.core.settings import AppSettings
-from neopain.app.core.storage import ImageStore
+from neopain.app.core.storage import ImageStore, explanation_name
 from neopain.app.models import Record
 from neopain.log import get_logger
 
@@ -55,6 +56,13 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
         templates=Jinja2Templates(directory=HERE / "templates"),
         tz=ZoneInfo(settings.timezone),
         throttle=LoginThrottle(settings.login_max_failures, settings.login_window_seconds),
+        explainer=Explainer(
+            settings.explain_checkpoint,
+            images,
+            settings.detector,
+            settings.explain_timeout_seconds,
+            settings.explain_steps,
+        ),
     )
     removed = clean_orphans(state)
     if removed:
@@ -64,7 +72,7 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
         log.info("retention: purged %d images", purged)
     app = FastAPI(title="neopain bedside", docs_url=None, redoc_url=None, lifespan=periodic_purge)
     app.state.neopain = state
-    for module in (auth, pages, assessments, history, records, admin):
+    for module in (auth, pages, assessments, history, records, explanations, admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)
@@ -126,7 +134,8 @@ def clean_orphans(state: AppState) -> int:
     if not files:
         return 0
     with state.sessions() as db:
-        known = set(db.scalars(select(Record.image_name).where(Record.image_name.is_not(None))))
+        frames = set(db.scalars(select(Record.image_name).where(Record.image_name.is_not(None))))
+    known = frames | {explanation_name(name) for name in frames}
     removed = 0
     for path in files:
         if path.name.endswith(".part") or path.name not in known:

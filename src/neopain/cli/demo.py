@@ -85,6 +85,7 @@ def serve_demo(out: Path, host: str, port: int) -> None:
 
     os.environ["NEOPAIN_DATA_DIR"] = str(out / "app")
     model = out / "model.int8.onnx"
+    checkpoint = out / "evaluation" / "final" / "best.pt"  # what step 7 exported: explains the served model
     password = first_login(AppSettings())
     console.rule("8. the bedside app")
     if password:
@@ -92,7 +93,9 @@ def serve_demo(out: Path, host: str, port: int) -> None:
     else:
         console.print("first login: user 'nurse' exists already (password shown on the first run)")
     console.print("The demo model is trained on SYNTHETIC faces: it says nothing about real newborns.")
-    run_step("serving (Ctrl-C to stop)", ["serve", "--model", str(model), "--host", host, "--port", str(port)])
+    run_step("serving (Ctrl-C to stop)", [
+        "serve", "--model", str(model), "--explain-checkpoint", str(checkpoint), "--host", host,
+        "--port", str(port)])
 
 
 @app.command()

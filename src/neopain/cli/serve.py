@@ -24,12 +24,16 @@ class ServeError(ValueError):
     """A server option that cannot work (e.g. a LAN address without HTTPS)."""
 
 
-def _settings(model: Path | None = None, https: bool = False):  # type: ignore[no-untyped-def]
+def _settings(  # type: ignore[no-untyped-def]
+    model: Path | None = None, https: bool = False, explain_checkpoint: Path | None = None
+):
     from neopain.app.core.settings import AppSettings
 
-    overrides = {"https": https} if https else {}
+    overrides: dict[str, object] = {"https": https} if https else {}
     if model is not None:
         overrides["model_path"] = model
+    if explain_checkpoint is not None:
+        overrides["explain_checkpoint"] = explain_checkpoint
     return AppSettings(**overrides)
 
 
@@ -62,6 +66,13 @@ def serve(
     ] = False,
     cert: Annotated[Path | None, typer.Option(help="Your TLS certificate (PEM).")] = None,
     key: Annotated[Path | None, typer.Option(help="Your TLS private key (PEM).")] = None,
+    explain_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Torch checkpoint of the served model (the one exported to --model): enables "
+            "'Explain this decision' on record pages when torch and captum are installed."
+        ),
+    ] = None,
 ) -> None:
     """Serve the bedside web app (camera, history, charts) to the browsers of the ward."""
     import uvicorn
@@ -73,8 +84,10 @@ def serve(
     with user_errors(ServeError, TlsError, ModelUnavailable, OSError, ValueError):
         if model is not None and not model.is_file():
             raise ModelUnavailable(f"model file not found: {model}")
+        if explain_checkpoint is not None and not explain_checkpoint.is_file():
+            raise ServeError(f"explanation checkpoint not found: {explain_checkpoint}")
         pair = tls_files(_settings(), host, https, cert, key)
-        settings = _settings(model, https=pair is not None)
+        settings = _settings(model, https=pair is not None, explain_checkpoint=explain_checkpoint)
         predictor = load_predictor(settings.model_path, settings.detector) if settings.model_path else None
         application = create_app(settings, predictor)
     scheme = "https" if pair else "http"
@@ -84,6 +97,8 @@ def serve(
         console.print(f"self-signed certificate, SHA-256 {fingerprint(pair[0])}")
     if predictor is None:
         console.print("[yellow]no model loaded[/yellow]: pages work, the camera cannot assess (use --model)")
+    if not application.state.neopain.explainer.available:
+        console.print(f"[dim]{application.state.neopain.explainer.unavailable_reason}[/dim]")
     uvicorn.run(
         application,
         host=host,

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from neopain.app.core.explanations import Explainer
 from neopain.app.core.inference import PredictorHolder
 from neopain.app.core.ratelimit import LoginThrottle
 from neopain.app.core.security import same_token
@@ -35,6 +36,7 @@ class AppState:
     templates: Jinja2Templates
     tz: ZoneInfo
     throttle: LoginThrottle
+    explainer: Explainer
 
 
 class NotAuthenticated(Exception):

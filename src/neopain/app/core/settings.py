@@ -50,6 +50,13 @@ class AppSettings(Settings):
     purge_every_minutes: float = Field(60, gt=0, description="how often the server runs the purge")
     login_max_failures: int = Field(5, ge=1, description="failed logins per user name and address...")
     login_window_seconds: float = Field(300, gt=0, description="...within this window before 429")
+    explain_checkpoint: Path | None = Field(
+        None,
+        description="torch checkpoint of the served ONNX model (the one `neopain export` read); "
+        "enables 'Explain this decision' when the training extras (torch, captum) are installed",
+    )
+    explain_timeout_seconds: float = Field(300, gt=0, description="an explanation taking longer fails")
+    explain_steps: int = Field(50, ge=2, description="Integrated Gradients steps of an explanation")
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> AppSettings:

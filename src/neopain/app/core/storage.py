@@ -9,6 +9,14 @@ import tempfile
 from pathlib import Path
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(jpg|png|webp)$")
+# A frame's explanation overlay sits beside it under a name derived from the frame's (random) name, so
+# no database column is needed and deleting or purging the frame finds its overlay.
+EXPLANATION_SUFFIX = "-ig.png"
+
+
+def explanation_name(image_name: str) -> str:
+    """The overlay's file name for the frame ``image_name`` (as unguessable as the frame's own name)."""
+    return image_name.rsplit(".", 1)[0] + EXPLANATION_SUFFIX
 
 
 class ImageStoreError(ValueError):
@@ -20,7 +28,10 @@ class ImageStore:
         self.root = root
 
     def new_name(self, suffix: str) -> str:
-        return f"{secrets.token_urlsafe(24)}.{suffix}"
+        while True:
+            name = f"{secrets.token_urlsafe(24)}.{suffix}"
+            if not name.endswith(EXPLANATION_SUFFIX):  # a frame is never mistaken for an overlay
+                return name
 
     def path_of(self, name: str | None) -> Path:
         """Only names we generate are accepted, so no path can escape the folder."""
@@ -32,19 +43,32 @@ class ImageStore:
         """Write to a temporary file, flush to disk, then rename; returns the new name."""
         name = self.new_name(suffix)
         path = self.path_of(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=self._folder_of(path))
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(path.parent)  # the rename itself must survive a power cut, not only the bytes
+            self.install(Path(tmp), name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return name
+
+    def temp_path(self, name: str) -> Path:
+        """A fresh temporary path in ``name``'s folder (removed at start if a crash leaves it behind)."""
+        folder = self._folder_of(self.path_of(name))
+        return folder / f".incoming-{secrets.token_urlsafe(12)}.part"
+
+    def install(self, tmp: Path, name: str) -> None:
+        """Flush a finished temporary file to disk and rename it to ``name`` (atomic)."""
+        path = self.path_of(name)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)  # the rename itself must survive a power cut, not only the bytes
+
+    def _folder_of(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.parent
 
     def read(self, name: str | None) -> bytes:
         path = self.path_of(name)
@@ -67,7 +91,10 @@ class ImageStore:
             return None
 
     def delete(self, name: str) -> None:
+        """Delete a frame and its explanation overlay, if any (the overlay shows the face too)."""
         self.path_of(name).unlink(missing_ok=True)
+        if not name.endswith(EXPLANATION_SUFFIX):
+            self.path_of(explanation_name(name)).unlink(missing_ok=True)
 
     def names(self) -> list[Path]:
         """Every file under the store (finished images and leftovers of interrupted writes)."""

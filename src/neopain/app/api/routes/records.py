@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from neopain.app.api.deps import Clinician, Db, FormCsrf, State
+from neopain.app.api.deps import AppState, Clinician, Db, FormCsrf, State
 from neopain.app.api.render import page
 from neopain.app.core.audit import audit
 from neopain.app.core.storage import ImageStoreError
@@ -19,19 +19,16 @@ router = APIRouter(tags=["records"])
 MEDIA = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
-def _record_or_404(db: Db, public_id: str) -> Record:
+def record_or_404(db: Db, public_id: str) -> Record:
     record = db.scalar(select(Record).where(Record.public_id == public_id))
     if record is None:
         raise HTTPException(404, "no such record")
     return record
 
 
-@router.get("/records/{record_id}", response_class=HTMLResponse)
-def record_page(request: Request, state: State, db: Db, user: Clinician, record_id: str) -> HTMLResponse:
-    record = _record_or_404(db, record_id)
-    audit(db, user, "view", "record", record.public_id)
-    db.commit()
-    size = state.images.size_of(record.image_name)
+def render_record(request: Request, state: AppState, record: Record, **extra: Any) -> HTMLResponse:
+    """The record page; ``extra`` adds messages (e.g. why an explanation failed)."""
+    explainer = state.explainer
     return page(
         request,
         state,
@@ -39,11 +36,24 @@ def record_page(request: Request, state: State, db: Db, user: Clinician, record_
         record=record,
         baby=record.baby,
         actions=ACTIONS,
-        size=size,
+        size=state.images.size_of(record.image_name),
         labels=LABELS,
         tz=state.tz,
         saved=request.query_params.get("saved") == "1",
+        explained=request.query_params.get("explained"),
+        explain_available=explainer.available,
+        explain_reason=explainer.unavailable_reason,
+        explanation=explainer.overlay_of(record.image_name) is not None,
+        **extra,
     )
+
+
+@router.get("/records/{record_id}", response_class=HTMLResponse)
+def record_page(request: Request, state: State, db: Db, user: Clinician, record_id: str) -> HTMLResponse:
+    record = record_or_404(db, record_id)
+    audit(db, user, "view", "record", record.public_id)
+    db.commit()
+    return render_record(request, state, record)
 
 
 def face_thumbnail(data: bytes, box: list[float], margin: float = 0.25, size: int = 160) -> bytes | None:
@@ -82,7 +92,7 @@ def record_image(
     record_id: str,
     face: Annotated[bool, Query(description="only the face, as a small thumbnail")] = False,
 ) -> Response:
-    record = _record_or_404(db, record_id)
+    record = record_or_404(db, record_id)
     if record.image_name is None:
         raise HTTPException(410, "the image was deleted at the end of the retention period")
     try:
@@ -111,7 +121,7 @@ def confirm(
     actions: Annotated[list[Literal[ACTIONS]] | None, Form()] = None,  # type: ignore[valid-type]
 ) -> Response:
     """A clinician confirms (same label) or corrects (other label) the model; NFCS actions optional."""
-    record = _record_or_404(db, record_id)
+    record = record_or_404(db, record_id)
     if label not in LABELS:
         raise HTTPException(422, f"label must be one of {', '.join(LABELS)}")
     chosen = sorted(set(actions or []))
