@@ -94,3 +94,15 @@ def test_cached_sampling_grid_equals_affine_grid():
     theta = affine_matrices(p, 20, 28)
     expected = F.affine_grid(theta, [5, 3, 20, 28], align_corners=False)
     assert torch.allclose(sampling_grid(theta, 20, 28), expected, atol=1e-5)
+
+
+def test_epoch_batches_warp_in_chunks_exactly_like_whole_epoch():
+    from neopain.train_loop import WARP_CHUNK, batch_starts, epoch_batches
+
+    n, batch = WARP_CHUNK + 37, 16
+    images = torch.randint(0, 256, (n, 3, 24, 24), dtype=torch.uint8)
+    plan = Augmenter(seed=3).plan(n, 24, 24, "cpu")
+    starts = batch_starts(n, batch)
+    got = torch.cat(list(epoch_batches(images, starts, batch, plan)))
+    assert torch.allclose(got, plan.apply(images)[: got.shape[0]], atol=1e-4)
+    assert got.shape[0] == n  # 165 = 10 x 16 + 5: no batch of one is dropped here

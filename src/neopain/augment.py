@@ -128,11 +128,6 @@ class AugmentPlan:
         return (warped * self.gain[start : start + n]).clamp_(0.0, 255.0)
 
 
-    def apply_all(self, images: torch.Tensor, chunk: int = 256) -> torch.Tensor:
-        """The whole epoch warped up front in a few large calls (float32): the training steps only slice."""
-        return torch.cat([self.apply(images[s : s + chunk], s) for s in range(0, images.shape[0], chunk)])
-
-
 def apply_params(images: torch.Tensor, p: AugmentParams) -> torch.Tensor:
     """Warp and brighten an N x C x H x W batch (uint8 or float, 0-255) -> float32 0-255, same device."""
     return AugmentPlan.from_params(p, images.shape[2], images.shape[3], images.device).apply(images)

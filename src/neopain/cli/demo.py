@@ -28,7 +28,7 @@ class DemoScale:
     augment: str
 
 
-FULL = DemoScale(subjects=30, images_per_subject=12, size=256, input_size=112, repeats=2, epochs=30,
+FULL = DemoScale(subjects=30, images_per_subject=12, size=256, input_size=112, repeats=3, epochs=40,
                  augment="online")
 # --quick: a smoke run of every stage in about a minute (the test suite uses it).
 QUICK = DemoScale(subjects=6, images_per_subject=6, size=96, input_size=32, repeats=2, epochs=2,
@@ -64,7 +64,8 @@ def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, li
             "evaluate", str(faces / "faces.csv"), "--protocol", "both", "--models", "mobilenet_v2",
             "--out", str(runs), "--repeats", str(scale.repeats), "--epochs", str(scale.epochs),
             "--input-size", str(scale.input_size), "--augment", scale.augment, "--seed", str(seed),
-            "--final"]),
+            # ImageNet features are not face features: train every layer (see docs/TRAINING.md).
+            "--finetune", "all", "--monitor", "ce", "--patience", "8", "--final"]),
         ("5. held-out synthetic babies for Table II", [
             "data", "synth", "--out", str(test_synth), "--subjects", str(max(4, scale.subjects // 3)),
             "--images-per-subject", str(scale.images_per_subject), "--size", str(scale.size),
