@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from neopain.atomic import atomic_write_bytes
+
 __all__ = [
     "GridPager",
     "Tile",
@@ -102,20 +104,7 @@ def write_png(path: Path, image: np.ndarray) -> Path:
     ok, data = cv2.imencode(".png", image)
     if not ok:
         raise ValueError(f"cannot encode {path.name} as PNG")
-    return _atomic_write(path, data.tobytes())
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, data.tobytes())
 
 
 class GridPager:

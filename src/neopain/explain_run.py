@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from neopain.atomic import atomic_write_bytes as atomic_write
 from neopain.explain import Attribution, IGSettings, explain_crops, positive_map, target_index
 from neopain.explain_inputs import Item, Missed, iter_items
 from neopain.explain_regions import LandmarkError, mask_shares, place_regions, region_shares
@@ -33,7 +34,6 @@ from neopain.explain_render import (
     write_gallery,
     write_png,
 )
-from neopain.explain_render import _atomic_write as atomic_write
 from neopain.faces import CropSettings
 from neopain.nfcs import REGIONS
 

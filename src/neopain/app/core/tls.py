@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import socket
-import tempfile
 from pathlib import Path
+
+from neopain.atomic import atomic_write_bytes
 
 CERT_FILE = "neopain-cert.pem"
 KEY_FILE = "neopain-key.pem"
@@ -50,18 +50,6 @@ def _local_addresses() -> list[str]:
         return []
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def self_signed(folder: Path, host: str) -> tuple[Path, Path]:
     """(cert, key) under ``folder``, created once; reused on later starts so phones trust it once."""
     cert_path, key_path = folder / CERT_FILE, folder / KEY_FILE
@@ -93,8 +81,9 @@ def self_signed(folder: Path, host: str) -> tuple[Path, Path]:
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    _write_private(key_path, key_pem)
-    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    # mkstemp creates the temporary file 0600, and the rename keeps it: the key is never world-readable.
+    atomic_write_bytes(key_path, key_pem)
+    atomic_write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
 

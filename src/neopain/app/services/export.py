@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from sqlalchemy.orm import Session
 from neopain.app.core.audit import audit
 from neopain.app.core.storage import ImageStore, ImageStoreError
 from neopain.app.models import Record
+from neopain.atomic import atomic_write_bytes
 from neopain.data.manifest import Sample, write_manifest
 from neopain.nfcs import ACTIONS
 
@@ -25,17 +24,6 @@ class ExportSummary:
     manifest: Path
     exported: int
     missing_images: int
-
-
-def _copy_atomic(data: bytes, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def sample_of(record: Record, image_path: str) -> Sample:
@@ -75,7 +63,7 @@ def export_labelled(db: Session, images: ImageStore, out_dir: Path) -> ExportSum
             missing += 1
             continue
         relative = f"images/{record.public_id}.{record.image_name.rsplit('.', 1)[-1]}"
-        _copy_atomic(data, out_dir / relative)
+        atomic_write_bytes(out_dir / relative, data)
         samples.append(sample_of(record, relative))
         audit(db, None, "export", "record", record.public_id)
     manifest = write_manifest(samples, out_dir / MANIFEST_NAME)
