@@ -12,6 +12,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def emit(report: dict, out: Path | None) -> None:
+    """Print the report as JSON and, when asked, write it to ``out`` too."""
+    import json
+
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+
+
 def phone_frames(width: int = 640, height: int = 480) -> tuple[bytes, bytes]:
     """(a frame with a face, a frame without) as a phone sends them: 640x480 JPEG, quality 85."""
     import skimage.data

@@ -10,11 +10,10 @@ frame that was in flight when the server died is sent again (same id) after the 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from _appbench import model_or_tiny, phone_frames, work_dir
+from _appbench import emit, model_or_tiny, phone_frames, work_dir
 
 from neopain.app.stress.cameras import Script
 from neopain.app.stress.runs import crash_run, prepare_user
@@ -45,10 +44,7 @@ def main() -> None:
         script=Script(face, no_face, per_assessment=3, seed=args.seed),
     )
     report["wall_s"] = round(time.perf_counter() - began, 1)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,9 @@ found, lost and duplicated records (goal 0 and 0).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from _appbench import model_or_tiny, phone_frames, work_dir
+from _appbench import emit, model_or_tiny, phone_frames, work_dir
 
 from neopain.app.stress.cameras import Script
 from neopain.app.stress.runs import load_run, prepare_user
@@ -47,10 +46,7 @@ def main() -> None:
     finally:
         server.stop()
     report["model"] = str(model)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

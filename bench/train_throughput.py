@@ -16,12 +16,11 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from neopain.augment import Augmenter
 from neopain.models import PainNet, create_model
 from neopain.train_data import FaceSet
-from neopain.train_loop import Runtime, make_optimizer, make_runtime, train_epoch
+from neopain.train_loop import Runtime, make_optimizer, make_runtime, train_epoch, train_step
 
 
 def set_trainable(model: PainNet, phase: str) -> None:
@@ -42,12 +41,7 @@ def bare_loop(model: PainNet, runtime: Runtime, batch_size: int, steps: int, war
     model.train()
 
     def step() -> None:
-        with runtime.autocast():
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y) + model.head_l1_penalty()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, x, y, optimizer, runtime)
 
     for _ in range(warmup):
         step()

@@ -74,6 +74,19 @@ def make_optimizer(model: PainNet, lr: float) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
 
 
+def train_step(
+    model: PainNet, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer, runtime: Runtime
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on a normalised batch: CE + the head's L1; (loss, logits), detached."""
+    with runtime.autocast():
+        logits = model(x)
+    loss = F.cross_entropy(logits.float(), y) + model.head_l1_penalty()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
 # Images warped per grid_sample call: large enough that small batches do not each pay the launches,
 # small enough that the float copy stays bounded whatever the dataset size.
 WARP_CHUNK = 128
@@ -140,14 +153,7 @@ def train_epoch(
     for step, (start, x) in enumerate(zip(starts, epoch_batches(images, starts, batch_size, plan))):
         y = targets[start : start + batch_size]
         x = normalize_model_order(x, scale, shift, runtime.channels_last)
-        with runtime.autocast():
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y) + model.head_l1_penalty()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses[step] = loss.detach()
-        logits_seen[start : start + y.shape[0]] = logits.detach()
+        losses[step], logits_seen[start : start + y.shape[0]] = train_step(model, x, y, optimizer, runtime)
         seen = start + int(y.shape[0])
     sizes = torch.tensor([min(batch_size, n - s) for s in starts], dtype=torch.float32, device=runtime.device)
     loss_sum = (losses * sizes).sum().item()
