@@ -14,7 +14,14 @@ import neopain.cli.export  # noqa: F401  (registers the commands on the app)
 from neopain.cli.apps import app
 from neopain.export import ExportError, check_parity, export_checked, weights_hash
 from neopain.export_onnx_io import compact, load_model, read_metadata, save_atomic
-from neopain.export_quant import QuantizeError, _quantize_static, quantize
+from neopain.export_quant import (
+    META_INT8,
+    QuantizeError,
+    _quantize_static,
+    correct_output_bias,
+    float_layers,
+    quantize,
+)
 from neopain.export_table import table_ii
 from neopain.inference_model import META_CARD, META_QUANTIZATION, META_SYNTHETIC, OnnxClassifier
 from neopain.preprocess import preprocess_batch
@@ -94,7 +101,7 @@ def test_compaction_keeps_outputs_identical(trained: dict, tmp_path: Path) -> No
     cfg = OnnxClassifier(trained["float"]).config
     pre, raw = tmp_path / "pre.onnx", tmp_path / "raw.onnx"
     quant_pre_process(str(trained["float"]), str(pre), skip_symbolic_shape=True)
-    _quantize_static(pre, raw, preprocess_batch(cue_crops(16, 64, seed=1)[0], cfg))
+    _quantize_static(pre, raw, preprocess_batch(cue_crops(16, 64, seed=1)[0], cfg), float_layers(load_model(pre)))
     model = load_model(raw)
     compact(model)
     small = save_atomic(model, tmp_path / "small.onnx")
@@ -105,6 +112,35 @@ def test_compaction_keeps_outputs_identical(trained: dict, tmp_path: Path) -> No
                for p in (raw, small)]
     assert np.array_equal(outputs[0], outputs[1])
     assert small.stat().st_size < raw.stat().st_size
+
+
+def test_static_recipe_keeps_the_stem_and_output_float(tmp_path: Path) -> None:
+    checkpoint = make_checkpoint(tmp_path, name="mobilenet_v2", steps=0)
+    model = load_model(export_checked(checkpoint, tmp_path / "m.onnx").path)
+    kept = {n.name: n for n in model.graph.node if n.name in float_layers(model)}
+    ops = sorted(n.op_type for n in kept.values())
+    # MobileNetV2: the image's 3x3 conv, the first block's depthwise conv, and the classifier.
+    assert ops == ["Conv", "Conv", "Gemm"]
+    assert model.graph.output[0].name in next(n for n in kept.values() if n.op_type == "Gemm").output
+
+
+def test_output_bias_correction_cancels_a_mean_logit_shift(trained: dict) -> None:
+    from onnx import numpy_helper
+
+    float_model = OnnxClassifier(trained["float"])
+    batch = preprocess_batch(cue_crops(16, 64, seed=1)[0], float_model.config)
+    shifted = load_model(trained["float"])  # stands in for an int8 model whose logits drifted
+    last = next(n for n in shifted.graph.node if shifted.graph.output[0].name in n.output)
+    bias = next(i for i in shifted.graph.initializer if i.name == last.input[2])
+    bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias) + np.float32([0.5, -0.25]), bias.name))
+    correction = correct_output_bias(trained["float"], shifted, batch)
+    assert correction == pytest.approx([-0.5, 0.25], abs=1e-4)
+    import onnxruntime as ort
+
+    fixed = ort.InferenceSession(shifted.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert np.abs(fixed.run(None, {"input": batch})[0] - float_model.logits(batch)).max() < 1e-4
+    notes = json.loads(read_metadata(load_model(trained["int8"]))[META_INT8])
+    assert notes["float_layers"] == 2 and len(notes["output_bias_correction"]) == 2
 
 
 def test_quantize_refuses_bad_requests(trained: dict, tmp_path: Path) -> None:

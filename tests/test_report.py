@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import neopain.cli.evaluate  # noqa: F401  (registers the command on the app)
 from neopain.cli.apps import app
-from neopain.evaluate.card import model_card
+from neopain.evaluate.card import card_summary, model_card
 from neopain.evaluate.report import build_report
 from neopain.evaluate.results import load_records
 
@@ -148,6 +148,18 @@ def test_final_model_and_card_sit_next_to_the_checkpoint(run) -> None:
     assert threshold["sensitivity"] >= 0.9 and "subject-independent" in threshold["chosen_on"]
     text = (final / "model_card.md").read_text()
     assert "SYNTHETIC" in text and "## Limits" in text and not NAN.search(text)
+
+
+def test_card_summary_keeps_what_the_bedside_needs_in_a_few_lines(run) -> None:
+    card = json.loads((run[1] / "final" / "model_card.json").read_text())
+    summary = card_summary(card)
+    assert summary["synthetic"] is True and summary["limits"] == card["limits"]
+    assert summary["threshold"]["value"] == card["threshold"]["value"]
+    assert "30 images of 5 subjects" in summary["data"]
+    assert set(summary["evaluation"]) == {"image-wise hold-out", "subject-independent hold-out"}
+    assert all("ROC AUC" in line and "repetitions" in line for line in summary["evaluation"].values())
+    assert len(json.dumps(summary)) < len(json.dumps(card)) / 2
+    assert card_summary({"name": "theirs"}) == {"name": "theirs"}  # another schema passes unchanged
 
 
 def test_card_without_evaluation_says_so(run) -> None:

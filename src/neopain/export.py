@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neopain.evaluate.card import card_summary
 from neopain.export_compat import exportable
 from neopain.export_onnx_io import load_model, save_atomic, set_metadata, temp_path
 from neopain.faces import CropSettings
@@ -174,7 +175,7 @@ def export_checked(
         META_QUANTIZATION: "none",
     }
     if model_card is not None:
-        metadata[META_CARD] = json.dumps(model_card, sort_keys=True)
+        metadata[META_CARD] = json.dumps(card_summary(model_card), sort_keys=True)
     if crop_settings is not None:
         metadata[META_CROP] = json.dumps(asdict(crop_settings), sort_keys=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,10 @@
 
 * ``static`` (the one to ship): QDQ, per-channel int8 weights, uint8 activations calibrated on training
   face crops. ORT fuses the QDQ pairs into QLinearConv / QGemm kernels: ~4x smaller and faster here.
+  The usual post-training recipe keeps the stem (the image's convolution) and the output layer in float,
+  then corrects the output bias by the mean float-minus-int8 logit on the calibration crops (empirical
+  bias correction, Nagel et al. 2019): on the demo MobileNetV2 this cut the label flips against float
+  from 5 to 1 in 120 unseen crops for ~3 KiB.
 * ``dynamic-gemm``: only MatMul/Gemm (the head) quantised at run time; convolutions stay float.
 * ``dynamic``: everything, convolutions through ConvInteger, 6-15x SLOWER than float on this CPU:
   kept for the comparison table, never to ship.
@@ -13,6 +17,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +32,7 @@ log = logging.getLogger(__name__)
 MODES = ("static", "dynamic-gemm", "dynamic")
 MODEL_ID_SUFFIX = {"static": "int8", "dynamic-gemm": "int8dg", "dynamic": "int8dyn"}
 CALIBRATION_BATCH = 8
+META_INT8 = "neopain.int8"
 
 
 class QuantizeError(ValueError):
@@ -84,7 +90,26 @@ def _calibration_batch(crops: Sequence[np.ndarray] | str | Path | None, cfg: Mod
     return preprocess_batch(crops, cfg)
 
 
-def _quantize_static(pre: Path, out: Path, batch: np.ndarray) -> None:
+def _is_depthwise(node) -> bool:
+    return any(a.name == "group" and a.i > 1 for a in node.attribute)
+
+
+def float_layers(model) -> list[str]:
+    """Nodes kept in float by the static recipe: the convolution that reads the image, the depthwise
+    convolutions right after it (both cheap: few multiply-adds per pixel, but the most sensitive to the
+    quantised input), and the node making the logits."""
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    stem = convs[:1]
+    for node in convs[1:]:
+        if not _is_depthwise(node):
+            break
+        stem.append(node)
+    output = model.graph.output[0].name
+    last = [n.name for n in model.graph.node if output in n.output and n.op_type in ("Gemm", "MatMul")]
+    return [n.name for n in stem] + last
+
+
+def _quantize_static(pre: Path, out: Path, batch: np.ndarray, keep_float: list[str]) -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     reader = type("Reader", (_CropReader, CalibrationDataReader), {})(batch)
@@ -93,7 +118,53 @@ def _quantize_static(pre: Path, out: Path, batch: np.ndarray) -> None:
     quantize_static(
         str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        nodes_to_exclude=keep_float,
+        # Float biases: ORT quantises them to int32 at load into the same QLinearConv kernels, and the
+        # file loses an int32 bias plus a float scale per channel (76 KB of a 3.3 MB MobileNetV2).
+        extra_options={"QuantizeBias": False},
     )
+
+
+def _logits(model_bytes: bytes, batch: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    return np.concatenate([
+        session.run(None, {INPUT_NAME: batch[i : i + CALIBRATION_BATCH]})[0]
+        for i in range(0, len(batch), CALIBRATION_BATCH)
+    ])
+
+
+def correct_output_bias(float_path: Path, model, batch: np.ndarray) -> list[float] | None:
+    """Add the mean float-minus-int8 logit on ``batch`` to the float output layer's bias (in place).
+
+    Returns the correction, or None when the output layer is not a float Gemm with a bias initializer.
+    """
+    from onnx import numpy_helper
+
+    output = model.graph.output[0].name
+    last = next((n for n in model.graph.node if output in n.output), None)
+    inits = {i.name: i for i in model.graph.initializer}
+    if last is None or last.op_type != "Gemm" or len(last.input) < 3 or last.input[2] not in inits:
+        return None
+    bias = inits[last.input[2]]
+    if bias.data_type != 1:  # FLOAT; a quantised bias would need its scale
+        return None
+    shift = (_logits(float_path.read_bytes(), batch) - _logits(model.SerializeToString(), batch)).mean(axis=0)
+    corrected = numpy_helper.to_array(bias) + shift.astype(np.float32)
+    bias.CopyFrom(numpy_helper.from_array(corrected.astype(np.float32), bias.name))
+    return [round(float(v), 4) for v in shift]
+
+
+def _static_int8(onnx_path: Path, pre: Path, quant: Path, batch: np.ndarray) -> tuple[Any, dict[str, str]]:
+    """The static recipe: quantise with the stem and output layer in float, then correct the output bias."""
+    keep_float = float_layers(load_model(pre))
+    _quantize_static(pre, quant, batch, keep_float)
+    model = load_model(quant)
+    correction = correct_output_bias(onnx_path, model, batch)
+    log.info("int8 output bias correction: %s", correction)
+    notes = {"calibration_crops": len(batch), "float_layers": len(keep_float), "output_bias_correction": correction}
+    return model, {META_INT8: json.dumps(notes)}
 
 
 def _quantize_dynamic(pre: Path, out: Path, mode: str) -> None:
@@ -128,12 +199,13 @@ def quantize(
         # Shape inference + graph optimisation first, as ORT recommends before quantising.
         quant_pre_process(str(onnx_path), str(pre), skip_symbolic_shape=True)
         if mode == "static":
-            _quantize_static(pre, quant, batch)
+            model, extra = _static_int8(onnx_path, pre, quant, batch)
         else:
             _quantize_dynamic(pre, quant, mode)
-        model = load_model(quant)
+            model, extra = load_model(quant), {}
         compact(model)
-        set_metadata(model, {**metadata, META_QUANTIZATION: mode, META_MODEL_ID: f"{model_id}-{MODEL_ID_SUFFIX[mode]}"})
+        set_metadata(model, {**metadata, **extra, META_QUANTIZATION: mode,
+                             META_MODEL_ID: f"{model_id}-{MODEL_ID_SUFFIX[mode]}"})
         save_atomic(model, out_path)
     finally:
         pre.unlink(missing_ok=True)

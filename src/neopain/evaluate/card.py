@@ -279,6 +279,41 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+SUMMARY_METRICS = ("roc_auc", "sensitivity", "specificity", "accuracy", "f1", "ece")
+
+
+def _protocol_line(section: Mapping[str, Any]) -> str:
+    metrics = section["metrics_at_0_5"]
+    shown = "; ".join(
+        f"{tb.METRIC_TITLES[m]} {_fmt(metrics[m], m in tb.PERCENT)}" for m in SUMMARY_METRICS if m in metrics
+    )
+    return f"trained on {section['trained_on']}, {section['repetitions']} repetitions: {shown}"
+
+
+def card_summary(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The card in a few lines for the ONNX metadata and the app (the full card stays beside the checkpoint).
+
+    Cards of another schema are returned unchanged.
+    """
+    if card.get("schema") != SCHEMA:
+        return dict(card)
+    data, model, threshold = card["data"], card["model"], card["threshold"]
+    classes = ", ".join(f"{k} {v}" for k, v in data["labels"].items())
+    summary: dict[str, Any] = {
+        "schema": SCHEMA,
+        "created": card["created"],
+        "synthetic": card["synthetic"],
+        "model": f"{model['name']}, input {model['config'].get('input_size')} px, {model['trained_on']}",
+        "data": f"{data['images']} images of {data['subjects']} subjects ({classes}); manifest {data['manifest_hash']}",
+        "evaluation": {s["protocol"]: _protocol_line(s) for s in card["evaluation"]["protocols"].values()},
+        "threshold": {k: threshold.get(k) for k in ("value", "target_sensitivity", "sensitivity", "specificity", "chosen_on")},
+        "labels": card["labels"],
+        "intended_use": card["intended_use"],
+        "limits": card["limits"],
+    }
+    return summary
+
+
 def write_model_card(
     out_dir: str | Path,
     samples: Sequence[Sample],
