@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import neopain.cli.export  # noqa: F401  (registers the commands on the app)
 from neopain.cli.apps import app
 from neopain.export import ExportError, check_parity, export_checked, weights_hash
+from neopain.faces import CropSettings
 from neopain.export_onnx_io import compact, load_model, read_metadata, save_atomic
 from neopain.export_quant import (
     META_INT8,
@@ -141,6 +142,20 @@ def test_output_bias_correction_cancels_a_mean_logit_shift(trained: dict) -> Non
     assert np.abs(fixed.run(None, {"input": batch})[0] - float_model.logits(batch)).max() < 1e-4
     notes = json.loads(read_metadata(load_model(trained["int8"]))[META_INT8])
     assert notes["float_layers"] == 2 and len(notes["output_bias_correction"]) == 2
+
+
+def test_training_crop_travels_from_checkpoint_to_predictor(tmp_path: Path) -> None:
+    from neopain.inference import crop_settings_from
+    from neopain.train_io import crop_for
+
+    cut = {"size": 64, "margin": 0.1, "align": True}
+    checkpoint = make_checkpoint(tmp_path, steps=0, extra={"crop": cut})
+    exported = export_checked(checkpoint, tmp_path / "m.onnx")
+    assert crop_settings_from(OnnxClassifier(exported.path)) == CropSettings(**cut)
+    _, cfg, ckpt = load_checkpoint(checkpoint)
+    assert crop_for(ckpt, cfg.input_size) == CropSettings(**cut)
+    assert crop_for(ckpt, cfg.input_size, margin=0.3).margin == 0.3
+    assert crop_for({}, 32) == CropSettings(size=32)  # an older checkpoint: the defaults
 
 
 def test_quantize_refuses_bad_requests(trained: dict, tmp_path: Path) -> None:

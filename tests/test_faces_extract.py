@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,7 @@ from neopain.cli import app
 from neopain.data.manifest import Sample, read_manifest, resolve_path, write_manifest
 from neopain.faces import CropSettings, Face, create_detector
 from neopain.faces.cache import CacheEntry, CropCache
+from neopain.faces.crop import CROP_FILE, read_crop_file
 from neopain.faces.extract import NO_FACE, extract_faces, output_stems
 from neopain.imageio import read_image
 
@@ -218,6 +220,9 @@ def test_box_detector_uses_manifest_boxes_and_crops_masks(tmp_path: Path) -> Non
         red = (crop[..., 2] > 200) & (crop[..., 1] < 60)
         # The cropped mask sits on the red patch of the cropped image (up to a pixel of interpolation).
         assert (red & (mask == 2)).sum() >= 0.8 * (mask == 2).sum()
+    # How the crops were cut travels with them: training reads it, export puts it in the model.
+    assert read_crop_file(out / "faces.csv") == CropSettings(size=128, margin=0.1)
+    assert json.loads((out / CROP_FILE).read_text())["detector"] == "box"
 
     moved = [rows[0].with_(box=(1000.0, 1000.0, 10.0, 10.0))]
     summary = extract_faces(

@@ -11,7 +11,7 @@ import torch
 from neopain.data.manifest import binary_task, read_manifest, write_manifest
 from neopain.models import create_model
 from neopain.preprocess import HeadConfig
-from neopain.train import TrainConfig, predict_samples, train
+from neopain.train import TrainConfig, predict_samples, train, training_crop
 from neopain.train_data import TrainDataError, split_train_val
 from neopain.train_io import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 
@@ -104,10 +104,21 @@ def test_checkpoint_loads_back_with_its_config(faces, tmp_path):
     model, cfg, ckpt = load_checkpoint(result.checkpoint)
     assert cfg == result.config and cfg.name == "mobilenet_v2" and cfg.input_size == 32
     assert {"model", "config", "optimizer", "epoch", "phase", "history", "manifest_hash", "seed"} <= set(ckpt)
+    assert ckpt["crop"] == training_crop(manifest)  # crop.json beside the faces, or None without one
     x = torch.randn(2, 3, 32, 32)
     assert torch.allclose(model(x), result.model(x))
     probs = predict_samples(model, samples[:5], manifest, device="cpu")
     assert probs.shape == (5, 2) and torch.allclose(probs.sum(1), torch.ones(5))
+
+
+def test_training_crop_comes_from_the_faces_folder(tmp_path):
+    faces_csv = tmp_path / "faces.csv"
+    assert training_crop(faces_csv) is None
+    (tmp_path / "crop.json").write_text('{"size": 112, "margin": 0.1, "align": false, "detector": "box"}')
+    assert training_crop(faces_csv) == {"size": 112, "margin": 0.1, "align": False}
+    (tmp_path / "crop.json").write_text('{"margin": 9}')
+    with pytest.raises(ValueError, match="crop.json"):
+        training_crop(faces_csv)
 
 
 def test_label_set_mismatch_with_checkpoint_is_rejected(faces, tmp_path):

@@ -34,7 +34,6 @@ from neopain.explain_render import (
     write_gallery,
     write_png,
 )
-from neopain.faces import CropSettings
 from neopain.nfcs import REGIONS
 
 __all__ = ["CSV_FIELDS", "RunOptions", "RunSummary", "run_explain", "summarise_rows"]
@@ -73,8 +72,8 @@ CSV_FIELDS = (
 class RunOptions:
     ig: IGSettings = field(default_factory=IGSettings)
     detector: str = "yunet"
-    margin: float = 0.25  # the crop margin training used (faces extract's default)
-    align: bool = False
+    margin: float | None = None  # None: the crop margin training used (the checkpoint's), else 0.25
+    align: bool | None = None
     batch_size: int = 8  # crops per IG call
     limit: int | None = None
     embed: bool = True  # inline the pictures in index.html
@@ -279,13 +278,13 @@ def run_explain(
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
 ) -> RunSummary:
     """Explain every input with the checkpoint's model; write everything under ``out_dir``."""
-    from neopain.train_io import load_checkpoint
+    from neopain.train_io import crop_for, load_checkpoint
 
     options = options or RunOptions()
     out_dir = Path(out_dir)
-    model, cfg, _ = load_checkpoint(checkpoint, device=options.device)
+    model, cfg, ckpt = load_checkpoint(checkpoint, device=options.device)
     target_index(options.ig.target, cfg)  # a bad --target fails now, not after the first batch
-    crop = CropSettings(size=cfg.input_size, margin=options.margin, align=options.align)
+    crop = crop_for(ckpt, cfg.input_size, options.margin, options.align)
     items = iter_items(inputs, cfg.input_size, options.detector, crop, options.limit)
     writer = _Writer(out_dir, cfg.labels)
     index = 0

@@ -27,7 +27,7 @@ def explain_record(
     baseline: str = "black",
     steps: int = 50,
     crop: bool = False,
-    margin: float = 0.25,
+    margin: float | None = None,
 ) -> dict[str, Any]:
     """Explain one image in this process (imports torch); returns the JSON-ready result."""
     import cv2
@@ -38,12 +38,11 @@ def explain_record(
     from neopain.explain_inputs import Item, Missed, iter_items
     from neopain.explain_render import blend_heatmap, heatmap, outline_regions, side_by_side, write_png
     from neopain.explain_run import score_item
-    from neopain.faces import CropSettings
-    from neopain.train_io import load_checkpoint
+    from neopain.train_io import crop_for, load_checkpoint
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    model, cfg, _ = load_checkpoint(checkpoint_path)
-    settings = CropSettings(size=cfg.input_size, margin=margin)
+    model, cfg, ckpt = load_checkpoint(checkpoint_path)
+    settings = crop_for(ckpt, cfg.input_size, margin)
     item = next(iter_items([image_path], cfg.input_size, "box" if crop else detector, settings))
     if not isinstance(item, Item):
         assert isinstance(item, Missed)
@@ -81,7 +80,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--baseline", default="black", choices=("black", "blur", "noise"))
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--crop", action="store_true", help="the image is already a face crop")
-    parser.add_argument("--margin", type=float, default=0.25)
+    parser.add_argument("--margin", type=float, default=None, help="default: the checkpoint's training crop")
     return parser.parse_args(argv)
 
 

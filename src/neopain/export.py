@@ -166,6 +166,8 @@ def export_checked(
     checkpoint_path, out_path = Path(checkpoint_path), Path(out_path)
     model, cfg, ckpt = load_checkpoint(checkpoint_path)
     model_card = read_card(checkpoint_path, card)
+    if crop_settings is None and ckpt.get("crop"):
+        crop_settings = CropSettings.from_dict(ckpt["crop"])  # as the training faces were cut
     synthetic = trained_on_synthetic(ckpt, model_card)
     model_id = f"{cfg.name}-{weights_hash(model.state_dict())}"
     metadata = {

@@ -22,6 +22,7 @@ import torch
 
 from neopain.augment import AUGMENT_MODES, Augmenter, offline_copies
 from neopain.data.manifest import Sample, manifest_hash
+from neopain.faces.crop import read_crop_file
 from neopain.models import PainNet, create_model
 from neopain.nfcs import LABELS
 from neopain.preprocess import HeadConfig, ModelConfig
@@ -213,6 +214,12 @@ def _advance(state: _State, monitored: float, config: TrainConfig) -> str | None
     return "phase2" if state.phase == 1 and config.finetune == "paper" else "stop"
 
 
+def training_crop(manifest_file: str | Path) -> dict[str, Any] | None:
+    """How the training faces were cut (``crop.json`` of ``faces extract``), kept in the checkpoint for export."""
+    settings = read_crop_file(manifest_file)
+    return None if settings is None else asdict(settings)
+
+
 def train(
     samples: Sequence[Sample],
     manifest_file: str | Path,
@@ -249,7 +256,7 @@ def train(
     _write_run_info(out_dir, model.cfg, config, samples, train_idx, val_idx, mhash)
     # "datasets" lets export mark a model trained on synthetic faces only as the synthetic demo.
     extra = {"manifest_hash": mhash, "seed": config.seed, "datasets": sorted({s.dataset for s in samples}),
-             "train_config": config.to_dict()}
+             "train_config": config.to_dict(), "crop": training_crop(manifest_file)}
     stop_reason = _run_epochs(model, runtime, train_set, val_faces, augmenter, shuffle, state, config,
                               resume_ckpt, out_dir, on_epoch, extra=extra)
     plot_curves(out_dir, state.history)

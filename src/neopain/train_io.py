@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from neopain.atomic import atomic_write_bytes, atomic_write_text
+from neopain.faces.crop import CropSettings
 from neopain.models import ModelError, PainNet, create_model
 from neopain.nfcs import LABELS
 from neopain.preprocess import ModelConfig
@@ -125,3 +126,16 @@ def plot_curves(out_dir: Path, history: Sequence[dict[str, Any]]) -> Path | None
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     return atomic_write_bytes(out_dir / "curves.png", buffer.getvalue())
+
+
+def crop_for(
+    ckpt: Mapping[str, Any], input_size: int, margin: float | None = None, align: bool | None = None
+) -> CropSettings:
+    """The CropSettings to cut faces for this checkpoint: given values, else those its training faces used
+    (``crop`` key, from ``faces extract``'s crop.json), else the defaults."""
+    trained = ckpt.get("crop") or {}
+    return CropSettings(
+        size=input_size,
+        margin=margin if margin is not None else trained.get("margin", CropSettings.margin),
+        align=align if align is not None else trained.get("align", CropSettings.align),
+    )

@@ -58,11 +58,13 @@ def explain_command(
         ),
     ] = ExplainDetector.yunet,
     margin: Annotated[
-        float, typer.Option(help="crop margin used in training (faces extract --margin)")
-    ] = 0.25,
+        float | None,
+        typer.Option(help="crop margin used in training (default: the checkpoint's, from faces extract)"),
+    ] = None,
     align: Annotated[
-        bool, typer.Option("--align/--no-align", help="crops were eye-aligned in training")
-    ] = False,
+        bool | None,
+        typer.Option("--align/--no-align", help="crops were eye-aligned in training (default: the checkpoint's)"),
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="explain at most N inputs")] = None,
     batch_size: Annotated[int, typer.Option(help="crops per IG call (memory)")] = 8,
     internal_batch_size: Annotated[int, typer.Option(help="interpolated images per pass (memory)")] = 64,

@@ -7,8 +7,12 @@ boxes can follow the face exactly (``crop_mask``, ``transform_points``).
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,6 +40,24 @@ class CropSettings:
     def key(self) -> str:
         """A stable text form, part of the crop cache key."""
         return f"size={self.size},margin={self.margin:g},align={int(self.align)}"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CropSettings:
+        return cls(**{k: data[k] for k in ("size", "margin", "align") if k in data})
+
+
+CROP_FILE = "crop.json"  # beside a faces manifest: how its crops were cut (training and serving must agree)
+
+
+def read_crop_file(faces_manifest: str | Path) -> CropSettings | None:
+    """The CropSettings written by ``faces extract`` beside ``faces_manifest``, or None if there is none."""
+    file = Path(faces_manifest).parent / CROP_FILE
+    if not file.is_file():
+        return None
+    try:
+        return CropSettings.from_dict(json.loads(file.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{file}: not a crop settings file ({exc})") from exc
 
 
 def eye_angle(face: Face) -> float:

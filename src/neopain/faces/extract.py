@@ -11,21 +11,23 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 
+from neopain.atomic import atomic_write_text
 from neopain.config import get_settings
 from neopain.data.manifest import Sample, read_manifest, resolve_path, write_manifest
 from neopain.faces.base import DetectorInputError, Face, FaceDetector, choose_face, create_detector
 from neopain.faces.cache import CacheEntry, CropCache, atomic_write_bytes, sha256_bytes, write_if_changed
-from neopain.faces.crop import CropSettings, crop_mask, crop_with
+from neopain.faces.crop import CROP_FILE, CropSettings, crop_mask, crop_with
 from neopain.imageio import ImageError, read_image
 from neopain.log import get_logger
 
@@ -238,6 +240,8 @@ def extract_faces(
             summary.missed.append((sample.path, str(reason)))
     summary.found = len(rows)
     summary.faces_manifest = write_manifest(rows, out_dir / "faces.csv")
+    # Training records these, export carries them into the model: serving must cut faces the same way.
+    atomic_write_text(out_dir / CROP_FILE, json.dumps({**asdict(settings), "detector": detector.name}, indent=2) + "\n")
     summary.missed_csv = _write_csv(out_dir / "missed.csv", ("path", "reason"), summary.missed)
     summary.several_csv = _write_csv(out_dir / "several.csv", ("path", "faces"), summary.several)
     log.debug("faces (%s): %s", detector.name, summary.as_dict())
