@@ -59,3 +59,22 @@ def test_baseline_errors(tmp_path: Path) -> None:
         bl.fit_predict(features, y, np.flatnonzero(y == 1), np.flatnonzero(y == 0))
     with pytest.raises(Exception, match="missing.png"):
         bl.pixel_features([Sample("missing.png", "s0")], manifest_file=tmp_path / "faces.csv")
+
+
+def test_nfcs_oracle_needs_a_score_on_every_row() -> None:
+    rows = [Sample(f"c{i}.png", f"s{i}", "synthetic", "pain", nfcs_score=float(i)) for i in range(4)]
+    assert bl.nfcs_scores(rows).shape == (4, 1)
+    assert bl.nfcs_scores([*rows, Sample("x.png", "s9", "synthetic", "pain")]) is None
+
+
+def test_nfcs_oracle_reaches_the_ceiling_the_label_noise_leaves() -> None:
+    rng = np.random.default_rng(1)
+    score = rng.integers(0, 8, 2000).astype(np.float32)
+    clean = (score >= 3).astype(int)
+    flipped = rng.random(2000) < 0.1
+    y = np.where(flipped, 1 - clean, clean)
+    train, test = np.arange(1000), np.arange(1000, 2000)
+    p = bl.fit_predict(score[:, None], y, train, test, c=1.0)
+    assert m.roc_auc(clean[test], p) == pytest.approx(1.0)
+    # 10% flips: a perfect reader scores about (0.9 * 0.9 + 0.5 * 2 * 0.9 * 0.1) vs noisy labels.
+    assert 0.82 < m.roc_auc(y[test], p) < 0.95

@@ -11,6 +11,7 @@ from _train_helpers import make_faces
 
 from neopain.data.manifest import write_manifest
 from neopain.evaluate.protocol import EvalConfig, plan, run_protocol
+from neopain.evaluate.report import build_report
 from neopain.evaluate.results import ResultsError, load_records
 from neopain.evaluate.splits import SplitError
 from neopain.train import TrainConfig, train
@@ -153,3 +154,19 @@ def test_two_datasets_give_table_one_designs_tested_on_the_same_images(tmp_path:
     small = _relabelled(samples, S05={"dataset": "c"})  # one subject: cannot give 20% of itself
     with pytest.raises(SplitError, match="nothing of dataset '[bc]' is held out"):
         plan(small, manifest, tmp_path / "run", tiny_config(protocols=("subject",)))
+
+
+def test_nfcs_scores_add_the_oracle_reference_and_the_report_names_its_ceiling(faces, tmp_path: Path) -> None:
+    manifest, samples = faces
+    assert {j.model for j in plan(samples, manifest, tmp_path / "a", tiny_config())} == {"ncnn", "baseline"}
+    scored = [s.with_(nfcs_score=4.0 if s.label == "pain" else float(k % 3)) for k, s in enumerate(samples)]
+    manifest = write_manifest(scored, manifest.parent / "scored.csv")
+    out = tmp_path / "b"
+    config = tiny_config(protocols=("subject",))
+    assert {j.model for j in plan(scored, manifest, out, config)} == {"ncnn", "baseline", "nfcs_oracle"}
+    run_protocol(scored, manifest, out, config, progress=False)
+    oracle = [r for r in load_records(out) if r.model == "nfcs_oracle"]
+    assert len(oracle) == 2 and all(r.metrics["roc_auc"] == 1.0 for r in oracle)  # the score defines the labels
+    text = " ".join(getattr(b, "text", "") for b in build_report(out))
+    assert "Ceiling (subject-independent): the true NFCS action count reaches mean AUC 1.000" in text
+    assert "baseline check" in text.lower() and "ncnn reaches" in text

@@ -1,7 +1,12 @@
-"""The trivial baseline: logistic regression on small grey-scale pixels of the face crops.
+"""Reference rows beside the CNNs, on the same splits.
 
-Run on the same splits as the CNN. If it comes close, the data are too easy to say anything about the
-CNN (for the synthetic benchmark: the generator's defaults must be made harder).
+* The trivial baseline: logistic regression on small grey-scale pixels of the face crops. If it comes
+  close, the data are too easy to say anything about the CNN (for the synthetic benchmark: the
+  generator's defaults must be made harder).
+* The NFCS oracle, where every row has an ``nfcs_score`` (the synthetic benchmark, UNIFESP): the true
+  facial-action count, fitted to the labels by a one-feature logistic regression. It sees what a perfect
+  face reader would see, so its AUC is the ceiling the labels allow (label noise, labels not defined by
+  the score); a CNN is judged against it, not against 1.0.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from neopain.data.manifest import Sample, resolve_path
 from neopain.imageio import read_image
 
 BASELINE_NAME = "pixel logistic regression"
+ORACLE_NAME = "NFCS oracle (true action count)"
 DEFAULT_SIZE = 24
 DEFAULT_C = 0.01  # strong L2: 576 correlated pixels and a few hundred images
 
@@ -68,3 +74,11 @@ def fit_predict(
     model.fit(features[train], y_train)
     pain_column = list(model.classes_).index(1)
     return model.predict_proba(features[test])[:, pain_column]
+
+
+def nfcs_scores(samples: Sequence[Sample]) -> np.ndarray | None:
+    """(n, 1) NFCS scores when every row has one, else None (no oracle for these data)."""
+    scores = [s.nfcs_score for s in samples]
+    if not scores or any(v is None for v in scores):
+        return None
+    return np.asarray(scores, dtype=np.float32)[:, None]

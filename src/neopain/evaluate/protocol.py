@@ -26,6 +26,8 @@ from neopain.evaluate.card import data_summary
 from neopain.evaluate.metrics import binary_metrics
 from neopain.evaluate.results import (
     BASELINE,
+    ORACLE,
+    REFERENCES,
     PAPER,
     PROTOCOL_KEYS,
     RUN_FILE,
@@ -113,7 +115,7 @@ def _check_config(config: EvalConfig) -> None:
         )
     if not config.models:
         raise ProtocolError("no model to evaluate")
-    missing = [m for m in config.models if m not in available_models() or m == BASELINE]
+    missing = [m for m in config.models if m not in available_models() or m in REFERENCES]
     if missing:
         raise ProtocolError(f"unknown model(s) {missing}; available: {', '.join(available_models())}")
     if config.folds == 1 or config.folds < 0:
@@ -176,14 +178,15 @@ def plan(
         raise ProtocolError(str(exc)) from exc
     settings = {**config.settings(), "manifest_hash": manifest_hash(samples)}
     single = sorted({s.dataset for s in samples})
-    models = (*config.models, BASELINE) if config.baseline else config.models
+    references = (BASELINE, ORACLE) if bl.nfcs_scores(samples) is not None else (BASELINE,)
+    models = (*config.models, *references) if config.baseline else config.models
     jobs = []
     for protocol in config.protocols:
         label = protocol_label(protocol, config.folds if protocol == SUBJECT else 0)
         for design in _designs(samples, config):
             name = design_name(design) if design else design_name(single if len(single) == 1 else ())
             for split in make_splits(samples, protocol, design, config):
-                if any(m != BASELINE for m in models):
+                if any(m not in REFERENCES for m in models):
                     _check_trainable(samples, split, config)
                 rows = {
                     "train": sorted(samples[i].path for i in split.train),
@@ -237,6 +240,11 @@ class _Scorer:
     def predict(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         if job.model == BASELINE:
             return self._baseline(job), {"model": bl.BASELINE_NAME, "pixels": bl.DEFAULT_SIZE}
+        if job.model == ORACLE:
+            scores = bl.nfcs_scores(self.samples)
+            assert scores is not None  # jobs get an oracle only when every row has a score
+            p = bl.fit_predict(scores, self.y, job.split.train, job.split.test, c=1.0, seed=job.split.seed)
+            return p, {"model": bl.ORACLE_NAME}
         return self._cnn(job)
 
     def _baseline(self, job: Job) -> np.ndarray:

@@ -18,6 +18,8 @@ from neopain.evaluate import tables as tb
 from neopain.evaluate.render import Block, Heading, Image, Paragraph, to_html, to_markdown, write_images
 from neopain.evaluate.results import (
     BASELINE,
+    ORACLE,
+    REFERENCES,
     PAPER,
     PROTOCOL_KEYS,
     RUN_FILE,
@@ -141,17 +143,26 @@ def _gap_blocks(groups: tb.Groups, labels: Mapping[str, str]) -> list[Block]:
     return blocks
 
 
-def baseline_check(groups: tb.Groups, protocol: str) -> str | None:
-    """A sentence comparing the baseline's mean AUC to the best CNN's, or None without a baseline."""
+def _mean_aucs(groups: tb.Groups, protocol: str) -> dict[str, float]:
     design = tb.main_design(groups, protocol)
-    aucs = {
+    return {
         m: float(np.nanmean([r.metrics["roc_auc"] for r in groups[protocol, design, m]]))
         for m in tb.models_of(groups)
         if (protocol, design, m) in groups
     }
-    if BASELINE not in aucs or len(aucs) < 2:
+
+
+def _best_cnn(aucs: Mapping[str, float]) -> str | None:
+    cnns = [m for m in aucs if m not in REFERENCES]
+    return max(cnns, key=aucs.__getitem__) if cnns else None
+
+
+def baseline_check(groups: tb.Groups, protocol: str) -> str | None:
+    """A sentence comparing the baseline's mean AUC to the best CNN's, or None without a baseline."""
+    aucs = _mean_aucs(groups, protocol)
+    best = _best_cnn(aucs)
+    if BASELINE not in aucs or best is None:
         return None
-    best = max((m for m in aucs if m != BASELINE), key=aucs.__getitem__)
     gap = aucs[best] - aucs[BASELINE]
     if math.isnan(gap) or gap <= -TOO_EASY_MARGIN:
         verdict = "beats the CNN: the CNN is under-trained, or these data say little about it"
@@ -162,6 +173,19 @@ def baseline_check(groups: tb.Groups, protocol: str) -> str | None:
     return (
         f"Baseline check ({protocol_word(protocol)}): pixel logistic regression mean AUC "
         f"{aucs[BASELINE]:.3f} vs {best} {aucs[best]:.3f} (difference {gap:+.3f}); the baseline {verdict}."
+    )
+
+
+def oracle_check(groups: tb.Groups, protocol: str) -> str | None:
+    """A sentence placing the best CNN between the baseline and the NFCS oracle, or None without an oracle."""
+    aucs = _mean_aucs(groups, protocol)
+    best = _best_cnn(aucs)
+    if ORACLE not in aucs or best is None:
+        return None
+    return (
+        f"Ceiling ({protocol_word(protocol)}): the true NFCS action count reaches mean AUC {aucs[ORACLE]:.3f} "
+        f"on the same splits (label noise and the label rule cap any model near it); {best} reaches "
+        f"{aucs[best]:.3f}, {aucs[ORACLE] - aucs[best]:+.3f} below the ceiling."
     )
 
 
@@ -183,6 +207,7 @@ def build_report(out_dir: str | Path, sensitivity: float | None = None) -> list[
     blocks = _header(info, groups)
     checks = [c for c in (baseline_check(groups, p) for p in protocols) if c]
     blocks += [Paragraph(c, warning="clearly below" not in c) for c in checks]
+    blocks += [Paragraph(c) for c in (oracle_check(groups, p) for p in protocols) if c]
     for protocol in protocols:
         blocks += _protocol_blocks(groups, protocol, labels[protocol], target)
     if len(protocols) == 2:

@@ -24,6 +24,8 @@ from neopain.atomic import atomic_write_text
 RUN_FILE = "evaluation.json"
 RESULTS_DIR = "results"
 BASELINE = "baseline"  # the model key of the pixel logistic-regression baseline
+ORACLE = "nfcs_oracle"  # the model key of the true NFCS score (where the manifest has one): the labels' ceiling
+REFERENCES = (BASELINE, ORACLE)  # reference rows, not CNNs
 
 # Protocol keys (CLI --protocol values) and the words every printed metric carries.
 PAPER = "paper"

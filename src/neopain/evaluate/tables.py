@@ -23,7 +23,7 @@ from neopain.evaluate.metrics import (
     threshold_for_sensitivity,
 )
 from neopain.evaluate.render import Table
-from neopain.evaluate.results import BASELINE, Record
+from neopain.evaluate.results import BASELINE, ORACLE, REFERENCES, Record
 from neopain.evaluate.stats import TUKEY, StatsError, compare
 
 Groups = Mapping[tuple[str, str, str], Sequence[Record]]  # (protocol, design, model) -> repetitions
@@ -41,7 +41,10 @@ METRIC_TITLES = {
 }
 PERCENT = {"accuracy", "precision", "sensitivity", "specificity", "f1", "balanced_accuracy"}
 STAT_METRICS = ("accuracy", "f1", "roc_auc", "balanced_accuracy")
-MODEL_TITLES = {BASELINE: "baseline (pixel logistic regression)"}
+MODEL_TITLES = {
+    BASELINE: "baseline (pixel logistic regression)",
+    ORACLE: "NFCS oracle (true action count: the labels' ceiling)",
+}
 
 
 def model_title(model: str) -> str:
@@ -120,9 +123,9 @@ def main_design(groups: Groups, protocol: str) -> str:
 
 
 def models_of(groups: Groups) -> list[str]:
-    """CNNs in name order, then the baseline."""
+    """CNNs in name order, then the reference rows (baseline, NFCS oracle)."""
     names = {m for _, _, m in groups}
-    return sorted(names - {BASELINE}) + ([BASELINE] if BASELINE in names else [])
+    return sorted(names - set(REFERENCES)) + [m for m in REFERENCES if m in names]
 
 
 def _dropped_note(records: Sequence[Record]) -> list[str]:
