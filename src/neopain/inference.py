@@ -95,8 +95,8 @@ def crop_settings_from(classifier: OnnxClassifier) -> CropSettings:
     if not text:
         return CropSettings()
     try:
-        return CropSettings(**json.loads(text))
-    except (ValueError, TypeError) as exc:
+        return CropSettings.from_dict(json.loads(text))
+    except (ValueError, TypeError, AttributeError) as exc:
         raise ModelFileError(f"{classifier.path}: bad '{META_CROP}' metadata ({exc})") from exc
 
 

@@ -43,6 +43,7 @@ class CropSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CropSettings:
+        """From crop.json or model metadata; other keys (the detector) are ignored."""
         return cls(**{k: data[k] for k in ("size", "margin", "align") if k in data})
 
 
