@@ -56,6 +56,8 @@ def test_run_saves_one_record_per_repetition_and_keeps_subjects_apart(faces, tmp
     for file in files:
         saved = json.loads(file.read_text())
         assert len(saved["y"]) == len(saved["p"]) == saved["n_test"] == len(saved["test_paths"])
+        dataset_of = {s.path: s.dataset for s in samples}
+        assert saved["test_datasets"] == [dataset_of[path] for path in saved["test_paths"]]
         crossing = set(saved["train_subjects"]) & set(saved["test_subjects"])
         if saved["protocol"] == "subject":
             assert saved["label"] == "subject-independent hold-out" and not crossing

@@ -228,3 +228,33 @@ def test_baseline_check_compares_the_baseline_with_the_best_cnn(baseline_auc: fl
     sentence = baseline_check(group(records), "subject")
     assert verdict in sentence and "subject-independent" in sentence and "cnn_a 0.900" in sentence
     assert baseline_check(group(records[:4]), "subject") is None  # no baseline, nothing to say
+
+
+def test_table_one_by_test_dataset_scores_each_held_out_dataset_alone() -> None:
+    import numpy as np
+
+    from neopain.evaluate.breakdown import breakdown_table
+    from neopain.evaluate.metrics import binary_metrics
+    from neopain.evaluate.results import Record, group
+
+    y = np.array([0, 1, 0, 1, 0, 1, 1, 0])
+    # Perfect on dataset a (first four), inverted on dataset b: the pooled column hides both.
+    p = np.array([0.1, 0.9, 0.2, 0.8, 0.7, 0.3, 0.4, 0.6])
+    datasets = ("a",) * 4 + ("b",) * 4
+
+    def record(design: str, repeat: int, with_datasets: bool = True) -> Record:
+        paths = tuple(f"{i}.png" for i in range(8))
+        return Record(
+            "subject", "subject-independent hold-out", design, "cnn", repeat, 20, 8, paths, y, p + repeat * 0.01,
+            binary_metrics(y, p), {}, datasets if with_datasets else (),
+        )
+
+    groups = group([record(d, r) for d in ("a", "b", "a+b") for r in range(2)])
+    table = breakdown_table(groups, "subject", "cnn", "subject-independent hold-out")
+    assert table is not None and "subject-independent" in table.caption
+    assert table.header[1:3] == ["trained on a, tested on a", "trained on a, tested on b"]
+    assert len(table.header) == 1 + 3 * 2  # three training sets x two test datasets
+    auc = next(row for row in table.rows if row[0] == "ROC AUC")
+    assert auc[1].startswith("1.000") and auc[2].startswith("0.000")
+    old = group([record("a", r, with_datasets=False) for r in range(2)])
+    assert breakdown_table(old, "subject", "cnn", "subject-independent hold-out") is None

@@ -29,7 +29,7 @@ def synth(
     images_per_subject: PerSubject = 12,
     seed: Seed = 0,
     size: Size = 256,
-    label_noise: LabelNoise = 0.05,
+    label_noise: LabelNoise = 0.02,
 ) -> None:
     """Generate synthetic newborn faces with known NFCS actions, labels and region masks."""
     from neopain.data.synthetic import synthesize

@@ -299,6 +299,7 @@ class _Scorer:
             "train_subjects": sorted({subject_key(self.samples[i]) for i in job.split.train}),
             "test_subjects": sorted({subject_key(self.samples[i]) for i in job.split.test}),
             "test_paths": [self.samples[i].path for i in job.split.test],
+            "test_datasets": [self.samples[i].dataset for i in job.split.test],
             "y": y,
             "p": p,
             "metrics": binary_metrics(y, p),

@@ -15,6 +15,7 @@ import numpy as np
 
 from neopain.evaluate import plots
 from neopain.evaluate import tables as tb
+from neopain.evaluate.breakdown import breakdown_table
 from neopain.evaluate.render import Block, Heading, Image, Paragraph, to_html, to_markdown, write_images
 from neopain.evaluate.results import (
     BASELINE,
@@ -103,7 +104,10 @@ def _protocol_blocks(groups: tb.Groups, protocol: str, label: str, target: float
     design = tb.main_design(groups, protocol)
     by_model = _by_model(groups, protocol, design)
     blocks: list[Block] = [Heading(f"Table I, {label}"), Paragraph(PROTOCOL_TEXT[protocol])]
-    blocks += [tb.table_one(groups, protocol, m, label) for m in by_model]
+    for model in by_model:
+        blocks.append(tb.table_one(groups, protocol, model, label))
+        by_test = breakdown_table(groups, protocol, model, label)
+        blocks += [by_test] if by_test else []
     blocks += [
         Heading(f"All models, {label} (trained on {design})", 3),
         tb.models_table(groups, protocol, design, label),

@@ -120,6 +120,7 @@ class Record:
     p: np.ndarray
     metrics: dict[str, float]
     info: dict[str, Any]
+    datasets: tuple[str, ...] = ()  # dataset of each test image; () in records made before it was saved
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "<memory>") -> Record:
@@ -138,6 +139,7 @@ class Record:
                 np.asarray(data["p"], dtype=np.float64),
                 metrics,
                 dict(data.get("info", {})),
+                tuple(data.get("test_datasets", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ResultsError(f"{where}: not a repetition record ({exc})") from exc
