@@ -141,6 +141,27 @@ def test_shares_against_a_true_mask():
     assert np.array_equal(positive_map(np.stack([positive, -positive, positive], -1)), positive)
 
 
+def test_smoothing_cancels_speckle_but_keeps_a_coherent_blob_and_the_sum() -> None:
+    rng = np.random.default_rng(0)
+    speckle = rng.normal(0.0, 1.0, (64, 64)).astype(np.float32)  # noise x gradient: no net evidence
+    blob = np.zeros((64, 64), np.float32)
+    blob[28:36, 28:36] = 4.0  # 256 of real evidence in the middle
+    signed = (speckle + blob)[..., None]
+    inside = np.zeros((64, 64), bool)
+    inside[24:40, 24:40] = True
+
+    def share(smooth: float) -> float:
+        pos = positive_map(signed, smooth)
+        return float(pos[inside].sum() / pos.sum())
+
+    assert share(0.0) < 0.25  # the positive half of the speckle everywhere swamps the blob
+    assert share(0.05) > 0.55
+    blurred = positive_map(blob[..., None], 0.05)  # non-negative map: blurring keeps its sum
+    assert blurred.sum() == pytest.approx(blob.sum(), rel=1e-3)
+    with pytest.raises(ValueError, match="smooth"):
+        IGSettings(smooth=0.6)
+
+
 def _checkpoint(model, path: Path, with_config: bool = True) -> Path:
     ckpt = {
         "model": model.state_dict(),

@@ -34,7 +34,7 @@ def explain_record(
     import numpy as np
     import torch
 
-    from neopain.explain import IGSettings, explain_crops, positive_map
+    from neopain.explain import IGSettings, explain_crops
     from neopain.explain_inputs import Item, Missed, iter_items
     from neopain.explain_render import blend_heatmap, heatmap, outline_regions, side_by_side, write_png
     from neopain.explain_run import score_item
@@ -50,7 +50,7 @@ def explain_record(
     attr = explain_crops(model, cfg, [item.crop], IGSettings(baseline=baseline, n_steps=steps))[0]
     scores, polygons = score_item(item, attr)
     side = max(224, cfg.input_size)
-    overlay = blend_heatmap(attr.crop, heatmap(positive_map(attr.attribution)))
+    overlay = blend_heatmap(attr.crop, heatmap(attr.positive()))
     big = cv2.resize(overlay, (side, side), interpolation=cv2.INTER_LINEAR)
     outlined = outline_regions(big, polygons or {}, side / overlay.shape[0])
     predicted = cfg.labels[attr.predicted]

@@ -69,6 +69,9 @@ def explain_command(
     batch_size: Annotated[int, typer.Option(help="crops per IG call (memory)")] = 8,
     internal_batch_size: Annotated[int, typer.Option(help="interpolated images per pass (memory)")] = 64,
     seed: Annotated[int, typer.Option(help="seed of the noise baseline")] = 0,
+    smooth: Annotated[
+        float, typer.Option(help="blur of the signed map before its positive part, as a fraction of the crop side")
+    ] = 0.0,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
     embed: Annotated[bool, typer.Option("--embed/--link", help="inline pictures in index.html")] = True,
 ) -> None:
@@ -89,6 +92,7 @@ def explain_command(
             target=target,
             internal_batch_size=internal_batch_size,
             seed=seed,
+            smooth=smooth,
         )
         options = RunOptions(
             ig=ig,
