@@ -40,8 +40,10 @@ __all__ = [
 
 BASELINES = ("black", "blur", "noise")
 OUTPUTS = ("probability", "logit")
-# Gaussian sigma of the blurred baseline, as a fraction of the crop side (about 9 px at 112 px).
-BLUR_SIGMA_FRACTION = 0.08
+# The scale of facial-action detail (creases, furrows, lip edges: about 3 px at 112 px), as a fraction of
+# the crop side: the blurred baseline removes detail at this scale, and maps are read at it (``smooth``).
+FEATURE_SCALE = 0.03
+BLUR_SIGMA_FRACTION = FEATURE_SCALE
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class IGSettings:
     seed: int = 0  # the noise baseline's seed
     # Gaussian sigma, as a fraction of the crop side, applied to the signed map before its positive part
     # is taken (pictures and region scores): 0 keeps the pixel map. See docs/EXPLAIN.md, "Scale".
-    smooth: float = 0.0
+    smooth: float = FEATURE_SCALE
     target: int | str | None = (
         None  # class index or label to explain; None or "predicted": the predicted class
     )

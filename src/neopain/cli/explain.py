@@ -70,8 +70,9 @@ def explain_command(
     internal_batch_size: Annotated[int, typer.Option(help="interpolated images per pass (memory)")] = 64,
     seed: Annotated[int, typer.Option(help="seed of the noise baseline")] = 0,
     smooth: Annotated[
-        float, typer.Option(help="blur of the signed map before its positive part, as a fraction of the crop side")
-    ] = 0.0,
+        float,
+        typer.Option(help="blur of the signed map before its positive part, as a fraction of the crop side (0: pixels)"),
+    ] = 0.03,
     device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N")] = "cpu",
     embed: Annotated[bool, typer.Option("--embed/--link", help="inline pictures in index.html")] = True,
 ) -> None:
