@@ -270,5 +270,8 @@ def test_launcher_imports_no_torch_and_worker_explains_a_crop(folder, tmp_path):
     out_png = tmp_path / "record.png"
     result = explain_record(ckpt, root / "images" / "a_face.png", out_png, timeout=120, crop=True, steps=16)
     assert out_png.is_file() and result["gap"] <= 0.05 and result["predicted"] in ("no_pain", "pain")
+    assert result["baseline"] == "blur"  # the bedside default
+    black = explain_record(ckpt, root / "images" / "a_face.png", out_png, timeout=120, crop=True, baseline="black")
+    assert black["baseline"] == "black" and black["probability"] == pytest.approx(result["probability"])
     with pytest.raises(ExplainServiceError, match="no face"):
         explain_record(ckpt, root / "images" / "b_blank.png", tmp_path / "x.png", timeout=120)

@@ -61,6 +61,7 @@ def explain_record(
         "predicted": predicted,
         "probability": attr.probability,
         "output": attr.output,
+        "baseline": baseline,
         "gap": attr.gap,
         "steps": attr.steps,
         "converged": attr.converged,
