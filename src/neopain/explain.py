@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -103,10 +104,11 @@ class Attribution:
     gap: float  # relative completeness gap at ``steps``
     converged: bool  # gap <= tolerance
     attempts: list[tuple[int, float]] = field(default_factory=list)  # (steps, gap) of every pass
-    smooth: float = 0.0  # IGSettings.smooth: the scale of ``positive()``
+    smooth: float = 0.0  # IGSettings.smooth: the scale of ``positive``
 
+    @cached_property
     def positive(self) -> np.ndarray:
-        """The map that pictures and region scores use: ``positive_map`` at the run's scale."""
+        """The map that pictures and region scores use: ``positive_map`` at the run's scale (computed once)."""
         return positive_map(self.attribution, self.smooth)
 
     @property

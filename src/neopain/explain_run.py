@@ -107,7 +107,7 @@ def _fmt(value: Any) -> Any:
 
 def score_item(item: Item, attr: Attribution) -> tuple[dict[str, Any], dict[str, list[np.ndarray]] | None]:
     """Region shares (placed and, when known, true) of one explained item; the polygons for drawing."""
-    positive = attr.positive()
+    positive = attr.positive
     row: dict[str, Any] = {"layout": item.layout}
     polygons = None
     try:
@@ -161,7 +161,7 @@ class _Writer:
         row = _explained_row(index, item, attr, self.labels, f"tiles/{name}")
         scores, polygons = score_item(item, attr)
         row.update(scores)
-        heat = heatmap(attr.positive())
+        heat = heatmap(attr.positive)
         overlay = blend_heatmap(attr.crop, heat)
         write_png(self.out_dir / "images" / name, overlay)
         side = max(160, attr.crop.shape[0])

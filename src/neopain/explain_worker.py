@@ -50,7 +50,7 @@ def explain_record(
     attr = explain_crops(model, cfg, [item.crop], IGSettings(baseline=baseline, n_steps=steps))[0]
     scores, polygons = score_item(item, attr)
     side = max(224, cfg.input_size)
-    overlay = blend_heatmap(attr.crop, heatmap(attr.positive()))
+    overlay = blend_heatmap(attr.crop, heatmap(attr.positive))
     big = cv2.resize(overlay, (side, side), interpolation=cv2.INTER_LINEAR)
     outlined = outline_regions(big, polygons or {}, side / overlay.shape[0])
     predicted = cfg.labels[attr.predicted]
