@@ -227,3 +227,11 @@ def test_the_server_purges_periodically_while_serving(tmp_path) -> None:  # type
             time.sleep(0.05)
     assert state.images.names() == []
     assert len(events(app, action="purge")) == 1
+
+
+def test_opaque_ids_never_start_like_a_spreadsheet_formula(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from neopain.app.models import base
+
+    drawn = iter(["-formulaLike", "_underscore", "Abc123-_x"])
+    monkeypatch.setattr(base.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert base.opaque_id() == "Abc123-_x"  # the audit CSV then never quotes an id it exports

@@ -45,5 +45,12 @@ def utcnow() -> datetime:
 
 
 def opaque_id() -> str:
-    """A random id for URLs: says nothing about the baby, the order or the count."""
-    return secrets.token_urlsafe(16)
+    """A random id for URLs: says nothing about the baby, the order or the count.
+
+    It starts with a letter or digit: an id starting with '-' (1 in 64 of ``token_urlsafe``) would be taken
+    for a formula by spreadsheets, so the audit CSV would quote it and no longer match the id.
+    """
+    while True:
+        candidate = secrets.token_urlsafe(16)
+        if candidate[0].isalnum():
+            return candidate
