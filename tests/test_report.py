@@ -242,14 +242,18 @@ def test_table_one_by_test_dataset_scores_each_held_out_dataset_alone() -> None:
     p = np.array([0.1, 0.9, 0.2, 0.8, 0.7, 0.3, 0.4, 0.6])
     datasets = ("a",) * 4 + ("b",) * 4
 
-    def record(design: str, repeat: int, with_datasets: bool = True) -> Record:
+    def record(design: str, repeat: int, with_datasets: bool = True, labels: np.ndarray = y) -> Record:
         paths = tuple(f"{i}.png" for i in range(8))
         return Record(
-            "subject", "subject-independent hold-out", design, "cnn", repeat, 20, 8, paths, y, p + repeat * 0.01,
-            binary_metrics(y, p), {}, datasets if with_datasets else (),
+            "subject", "subject-independent hold-out", design, "cnn", repeat, 20, 8, paths, labels,
+            p + repeat * 0.01, binary_metrics(labels, p), {}, datasets if with_datasets else (),
         )
 
     groups = group([record(d, r) for d in ("a", "b", "a+b") for r in range(2)])
+    b_one_class = np.array([0, 1, 0, 1, 1, 1, 1, 1])  # dataset b's held-out part is all pain here
+    with_gap = group([record("a", 0), record("a", 1, labels=b_one_class)])
+    gap_row = next(row for row in breakdown_table(with_gap, "subject", "cnn", "x").rows if row[0] == "ROC AUC")
+    assert gap_row[1] == "1.000 ± 0.000" and gap_row[2] == "0.000 (n=1)"  # says a repetition gave no value
     table = breakdown_table(groups, "subject", "cnn", "subject-independent hold-out")
     assert table is not None and "subject-independent" in table.caption
     assert table.header[1:3] == ["trained on a, tested on a", "trained on a, tested on b"]

@@ -44,7 +44,6 @@ OUTPUTS = ("probability", "logit")
 # The scale of facial-action detail (creases, furrows, lip edges: about 3 px at 112 px), as a fraction of
 # the crop side: the blurred baseline removes detail at this scale, and maps are read at it (``smooth``).
 FEATURE_SCALE = 0.03
-BLUR_SIGMA_FRACTION = FEATURE_SCALE
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ def make_baseline(crop_bgr: np.ndarray, kind: str, seed: int = 0, index: int = 0
     if kind == "black":
         return np.zeros(crop_bgr.shape, np.float32)
     if kind == "blur":
-        sigma = BLUR_SIGMA_FRACTION * crop_bgr.shape[0]
+        sigma = FEATURE_SCALE * crop_bgr.shape[0]
         return cv2.GaussianBlur(
             crop_bgr.astype(np.float32), (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT
         )

@@ -44,9 +44,11 @@ def breakdown_table(groups: Groups, protocol: str, model: str, label: str) -> Ta
     for design in designs:
         for dataset in tested:
             per_repeat = [subset_metrics(r, dataset) for r in groups[protocol, design, model]]
-            columns.append({m: summarize([x[m] for x in per_repeat]) for m in METRIC_NAMES})
+            summaries = {m: summarize([x[m] for x in per_repeat]) for m in METRIC_NAMES}
+            columns.append((summaries, len(per_repeat)))
             header.append(f"trained on {design}, tested on {dataset}")
-    rows = [[METRIC_TITLES[m]] + [fmt(c[m], m) for c in columns] for m in METRIC_NAMES]
+    # As Table I: "(n=..)" when some repetitions gave no value (one class only in that held-out part).
+    rows = [[METRIC_TITLES[m]] + [fmt(c[m], m, n) for c, n in columns] for m in METRIC_NAMES]
     note = (
         "Each column scores one dataset's held-out images only (Table I pools them). A repetition whose "
         "held-out part of a dataset holds one class only gives that column no value."
