@@ -118,14 +118,18 @@ class AugmentPlan:
         gain = p.brightness.float().view(-1, 1, 1, 1).to(device, non_blocking=True)
         return cls(theta, gain)
 
-    def apply(self, images: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Warp and brighten ``images`` (uint8 or float, 0-255) with entries ``start:start+len`` -> float32."""
+    def warp(self, images: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Warp ``images`` (any channels, uint8 or float) with entries ``start:start+len`` -> float32."""
         x = images if images.is_floating_point() else images.float()
         n = x.shape[0]
         grid = sampling_grid(self.theta[start : start + n], x.shape[2], x.shape[3])
         # "border" repeats the edge pixel, as Keras' default fill_mode="nearest".
-        warped = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        return (warped * self.gain[start : start + n]).clamp_(0.0, 255.0)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def apply(self, images: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Warp and brighten ``images`` (uint8 or float, 0-255) with entries ``start:start+len`` -> float32."""
+        n = images.shape[0]
+        return (self.warp(images, start) * self.gain[start : start + n]).clamp_(0.0, 255.0)
 
 
 def apply_params(images: torch.Tensor, p: AugmentParams) -> torch.Tensor:

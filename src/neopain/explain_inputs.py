@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from neopain.data.manifest import ManifestError, Sample, read_manifest, resolve_path
-from neopain.explain_regions import canonical_landmarks, present_regions
+from neopain.explain_regions import canonical_in_crop, canonical_landmarks, present_regions, scale_points
 from neopain.faces import CropSettings, Face, FaceDetector, choose_face, create_detector, crop_face, crop_mask
 from neopain.faces.base import DetectorInputError
 from neopain.faces.crop import crop_affine, transform_points
@@ -90,29 +90,6 @@ def list_sources(inputs: Sequence[str | Path]) -> list[_Source]:
     return sources
 
 
-def _central_box(size: int, margin: float) -> tuple[float, float, float, float]:
-    """The face box a crop of ``size`` with ``margin`` was cut around (its central square)."""
-    side = size / (1.0 + 2.0 * margin)
-    start = (size - side) / 2
-    return (start, start, side, side)
-
-
-def _canonical_in_crop(
-    box: tuple[float, float, float, float] | None, crop_size: int, margin: float
-) -> np.ndarray:
-    """Canonical landmarks of a crop cut by the extraction: from the row's box through its crop affine."""
-    if box is None:
-        return canonical_landmarks(_central_box(crop_size, margin))
-    affine = crop_affine(Face(*box, score=1.0), crop_size, margin)
-    return transform_points(affine, canonical_landmarks(box))
-
-
-def _scale_points(points: np.ndarray, src: int, dst: int) -> np.ndarray:
-    """Pixel-centre coordinates of an image resized from ``src`` to ``dst`` pixels."""
-    f = dst / src
-    return (np.asarray(points, np.float64) + 0.5) * f - 0.5
-
-
 class _Reader:
     """Turns sources into items with one detector, the crop settings and the model's input size."""
 
@@ -162,7 +139,7 @@ class _Reader:
             else:
                 layout = "canonical (no face in crop)"
         if landmarks is None:
-            landmarks = _canonical_in_crop(
+            landmarks = canonical_in_crop(
                 source.sample.box if source.sample else None, side, self.settings.margin
             )
         mask = self._read_mask(source, (side, side))
@@ -172,7 +149,7 @@ class _Reader:
                 (self.size, self.size),
                 interpolation=cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR,
             )
-            landmarks = _scale_points(landmarks, side, self.size)
+            landmarks = scale_points(landmarks, side, self.size)
             if mask is not None:
                 mask = cv2.resize(mask, (self.size, self.size), interpolation=cv2.INTER_NEAREST)
         label, present = self._known(source)

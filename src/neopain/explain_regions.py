@@ -27,12 +27,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from neopain.faces.base import Face
+from neopain.faces.crop import crop_affine, transform_points
 from neopain.nfcs import ACTION_REGION, REGIONS
 
 __all__ = [
     "CANONICAL_LANDMARKS",
     "PRIORITY",
     "RegionLayout",
+    "canonical_in_crop",
     "canonical_landmarks",
     "clip_polygon",
     "mask_shares",
@@ -41,6 +44,7 @@ __all__ = [
     "present_regions",
     "region_polygons",
     "region_shares",
+    "scale_points",
 ]
 
 PRIORITY = ("mouth", "eyes", "nasolabial", "brow", "chin")
@@ -189,6 +193,29 @@ def canonical_landmarks(box: tuple[float, float, float, float]) -> np.ndarray:
     """The canonical 5 landmarks of a face box (x, y, w, h), in the box's pixel coordinates."""
     x, y, w, h = box
     return CANONICAL_LANDMARKS * np.array([w, h]) + np.array([x, y])
+
+
+def central_box(size: int, margin: float) -> tuple[float, float, float, float]:
+    """The face box a crop of ``size`` with ``margin`` was cut around (its central square)."""
+    side = size / (1.0 + 2.0 * margin)
+    start = (size - side) / 2
+    return (start, start, side, side)
+
+
+def canonical_in_crop(
+    box: tuple[float, float, float, float] | None, crop_size: int, margin: float
+) -> np.ndarray:
+    """Canonical landmarks of a crop cut by the extraction: from the row's box through its crop affine."""
+    if box is None:
+        return canonical_landmarks(central_box(crop_size, margin))
+    affine = crop_affine(Face(*box, score=1.0), crop_size, margin)
+    return transform_points(affine, canonical_landmarks(box))
+
+
+def scale_points(points: np.ndarray, src: int, dst: int) -> np.ndarray:
+    """Pixel-centre coordinates of an image resized from ``src`` to ``dst`` pixels."""
+    f = dst / src
+    return (np.asarray(points, np.float64) + 0.5) * f - 0.5
 
 
 def _shares(positive: np.ndarray, masks: Mapping[str, np.ndarray]) -> dict[str, float]:

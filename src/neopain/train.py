@@ -39,6 +39,7 @@ from neopain.train_io import (
     write_text,
 )
 from neopain.train_loop import Runtime, evaluate, make_optimizer, make_runtime, predict_proba, train_epoch
+from neopain.train_regions import REGION_SOURCES, region_masks
 
 __all__ = ["TrainConfig", "TrainResult", "train", "predict_samples", "load_checkpoint", "CheckpointError"]
 
@@ -73,6 +74,10 @@ class TrainConfig:
     finetune: str = "paper"
     final: bool = False  # train on every sample, no validation; plateaus are judged on the training loss
     resume: bool = False
+    # Weight of the region prior (0 = off): the share of the decision's input gradient outside the NFCS
+    # regions joins the loss; regions from the manifest's masks or placed on the box (train_regions.py).
+    region_prior: float = 0.0
+    region_source: str = "auto"
 
     def __post_init__(self) -> None:
         if self.augment not in AUGMENT_MODES:
@@ -83,6 +88,13 @@ class TrainConfig:
             raise ValueError(f"monitor must be 'loss' or 'ce', got '{self.monitor}'")
         if self.epochs < 1 or self.batch_size < 2 or self.patience < 1:
             raise ValueError("epochs >= 1, batch_size >= 2 and patience >= 1 are required")
+        if self.region_source not in REGION_SOURCES:
+            raise ValueError(f"region_source must be one of {REGION_SOURCES}, got '{self.region_source}'")
+        if self.region_prior < 0:
+            raise ValueError(f"region_prior must be >= 0, got {self.region_prior}")
+        if self.region_prior > 0 and self.augment == "offline":
+            # The offline copies are warped once, before training, without their masks.
+            raise ValueError("the region prior needs augment 'online' or 'none', not 'offline'")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -214,6 +226,16 @@ def _advance(state: _State, monitored: float, config: TrainConfig) -> str | None
     return "phase2" if state.phase == 1 and config.finetune == "paper" else "stop"
 
 
+def _load_regions(
+    samples: Sequence[Sample], manifest_file: str | Path, size: int, config: TrainConfig, device: torch.device
+) -> tuple[torch.Tensor, str]:
+    """The training faces' NFCS region masks (N x 1 x S x S uint8) and where they came from."""
+    masks, source = region_masks(samples, manifest_file, size, config.region_source)
+    log.info("region prior %g on the NFCS regions from '%s' (%.0f%% of the input)",
+             config.region_prior, source, 100 * masks.mean())
+    return torch.from_numpy(masks).unsqueeze(1).to(device), source
+
+
 def training_crop(manifest_file: str | Path) -> dict[str, Any] | None:
     """How the training faces were cut (``crop.json`` of ``faces extract``), kept in the checkpoint for export."""
     settings = read_crop_file(manifest_file)
@@ -246,6 +268,10 @@ def train(
         model = _build_model(model_name, config)
     train_idx, val_idx = _split(samples, config)
     faces = load_faces(samples, manifest_file, model.cfg.input_size, runtime.device)
+    region_source = None
+    if config.region_prior > 0:
+        faces.regions, region_source = _load_regions(samples, manifest_file, model.cfg.input_size, config,
+                                                     runtime.device)
     train_faces, val_faces = faces.subset(train_idx), faces.subset(val_idx) if val_idx else None
     train_set, augmenter = _training_set(train_faces, config)
     shuffle = torch.Generator().manual_seed(config.seed + 1)
@@ -256,7 +282,8 @@ def train(
     _write_run_info(out_dir, model.cfg, config, samples, train_idx, val_idx, mhash)
     # "datasets" lets export mark a model trained on synthetic faces only as the synthetic demo.
     extra = {"manifest_hash": mhash, "seed": config.seed, "datasets": sorted({s.dataset for s in samples}),
-             "train_config": config.to_dict(), "crop": training_crop(manifest_file)}
+             "train_config": config.to_dict(), "crop": training_crop(manifest_file),
+             "region_source": region_source}
     stop_reason = _run_epochs(model, runtime, train_set, val_faces, augmenter, shuffle, state, config,
                               resume_ckpt, out_dir, on_epoch, extra=extra)
     plot_curves(out_dir, state.history)
@@ -301,7 +328,8 @@ def _run_epochs(
     if state.phase == 2 and state.since_best >= config.patience:
         return "plateau in phase 2"  # a finished run resumed: nothing left to do
     while state.epoch < config.epochs:
-        stats = train_epoch(model, train_set, optimizer, runtime, config.batch_size, shuffle, augmenter)
+        stats = train_epoch(model, train_set, optimizer, runtime, config.batch_size, shuffle, augmenter,
+                            region_weight=config.region_prior)
         state.epoch += 1
         record: dict[str, Any] = {
             "epoch": state.epoch, "phase": state.phase, "lr": lr,

@@ -25,13 +25,15 @@ class FaceSet:
     images: torch.Tensor
     targets: torch.Tensor
     subjects: list[str]
+    regions: torch.Tensor | None = None  # N x 1 x S x S uint8, 1 inside an NFCS region (the region prior)
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
 
     def subset(self, indices: Sequence[int]) -> FaceSet:
         idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.images.device)
-        return FaceSet(self.images[idx], self.targets[idx], [self.subjects[i] for i in indices])
+        regions = None if self.regions is None else self.regions[idx]
+        return FaceSet(self.images[idx], self.targets[idx], [self.subjects[i] for i in indices], regions)
 
 
 def check_task(samples: Sequence[Sample], what: str = "training set") -> None:

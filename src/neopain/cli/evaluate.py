@@ -77,6 +77,10 @@ def evaluate_command(
     final: Annotated[
         bool, typer.Option(help="then train the first model on all faces into OUT/final")
     ] = False,
+    region_prior: Annotated[
+        float, typer.Option(help="> 0: weight of the NFCS region prior in training (see `neopain train`)")
+    ] = 0.0,
+    region_source: Annotated[str, typer.Option(help="regions for the prior: auto | mask | placed")] = "auto",
 ) -> None:
     """Evaluate models with the paper's protocol and the subject-independent one; write the report."""
     from neopain.evaluate.card import write_model_card
@@ -103,6 +107,8 @@ def evaluate_command(
             pretrained=pretrained,
             seed=seed,
             weights_path=str(weights) if weights else None,
+            region_prior=region_prior,
+            region_source=region_source,
         )
         config = EvalConfig(
             protocols=PROTOCOL_CHOICES[protocol],

@@ -59,6 +59,10 @@ def train_command(
     resume: bool = typer.Option(False, help="continue from OUT/last.pt"),
     deterministic: bool = typer.Option(False, help="deterministic kernels (slower on GPU)"),
     final: bool = typer.Option(False, help="train on every face, no validation split"),
+    region_prior: float = typer.Option(
+        0.0, help="> 0: weight of the NFCS region prior (keeps the decision's gradient in the face regions)"
+    ),
+    region_source: str = typer.Option("auto", help="regions for the prior: auto | mask (manifest) | placed (box)"),
 ) -> None:
     """Train the pain classifier in the paper's two phases (head, then the last conv groups)."""
     from neopain.train import train
@@ -70,7 +74,7 @@ def train_command(
             patience=patience, val_fraction=val_fraction, monitor=monitor, lr_head=lr_head,
             lr_finetune=lr_finetune, finetune=finetune, seed=seed, device=device,
             pretrained=pretrained, weights_path=str(weights) if weights else None, resume=resume,
-            deterministic=deterministic, final=final,
+            deterministic=deterministic, final=final, region_prior=region_prior, region_source=region_source,
         )
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:

@@ -1,0 +1,78 @@
+"""Where each training face's NFCS regions lie: the masks the region prior keeps the model's gradients in.
+
+One mask per face at the model's input size, 1 inside any of the five NFCS regions (brow, eyes,
+nasolabial folds, mouth, chin), 0 elsewhere. Two sources:
+
+- ``mask``: the true region masks of the manifest's ``mask_path`` column (the synthetic benchmark);
+- ``placed``: the regions placed, as ``neopain explain`` places them, from the canonical landmarks of
+  each row's face box through the crop that ``faces extract`` cut (``crop.json``). Any dataset has these.
+
+``auto`` takes ``mask`` when every row has a mask and ``placed`` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from neopain.data.manifest import Sample, resolve_path
+from neopain.explain_regions import canonical_in_crop, place_regions, scale_points
+from neopain.faces.crop import CropSettings, read_crop_file
+
+REGION_SOURCES = ("auto", "mask", "placed")
+
+
+class RegionMaskError(ValueError):
+    """A region mask that cannot be read or does not fit its face."""
+
+
+def resolve_source(samples: Sequence[Sample], source: str) -> str:
+    """``auto`` -> ``mask`` when every row has a ``mask_path``, else ``placed``; others are checked."""
+    if source not in REGION_SOURCES:
+        raise ValueError(f"region source must be one of {REGION_SOURCES}, got '{source}'")
+    if source == "auto":
+        return "mask" if samples and all(s.mask_path for s in samples) else "placed"
+    return source
+
+
+def _true_mask(sample: Sample, manifest_file: str | Path, size: int) -> np.ndarray:
+    if not sample.mask_path:
+        raise RegionMaskError(f"{manifest_file}: row for {sample.path} has no mask_path (use the 'placed' regions)")
+    file = resolve_path(manifest_file, sample.mask_path)
+    mask = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
+    if mask is None or mask.ndim != 2:
+        raise RegionMaskError(f"{file} (row for {sample.path}): unreadable region mask (expected a one-channel PNG)")
+    if mask.shape[0] != mask.shape[1]:
+        raise RegionMaskError(f"{file} (row for {sample.path}): a face crop's mask should be square, got {mask.shape}")
+    union = (mask > 0).astype(np.uint8)
+    return cv2.resize(union, (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def _placed_mask(sample: Sample, crop: CropSettings, size: int) -> np.ndarray:
+    landmarks = scale_points(canonical_in_crop(sample.box, crop.size, crop.margin), crop.size, size)
+    layout = place_regions(landmarks, size, source="canonical")
+    return np.any(np.stack(list(layout.masks.values())), axis=0).astype(np.uint8)
+
+
+def region_masks(
+    samples: Sequence[Sample], manifest_file: str | Path, size: int, source: str = "auto"
+) -> tuple[np.ndarray, str]:
+    """N x size x size uint8 masks (1 = inside an NFCS region) for the faces of ``samples``; and the source."""
+    source = resolve_source(samples, source)
+    masks = np.zeros((len(samples), size, size), np.uint8)
+    if source == "mask":
+        for i, sample in enumerate(samples):
+            masks[i] = _true_mask(sample, manifest_file, size)
+    else:
+        crop = read_crop_file(manifest_file) or CropSettings()
+        for i, sample in enumerate(samples):
+            masks[i] = _placed_mask(sample, crop, size)
+    empty = [samples[i].path for i in range(len(samples)) if not masks[i].any()]
+    if empty:
+        raise RegionMaskError(
+            f"{manifest_file}: {len(empty)} face(s) have no NFCS region inside the crop (e.g. {empty[0]})"
+        )
+    return masks, source

@@ -1,0 +1,201 @@
+"""The region prior: region masks for training faces, the gradient share it penalises, and its effect."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import neopain.cli.train  # noqa: F401  (registers the commands)
+from neopain.augment import Augmenter
+from neopain.cli.apps import app
+from neopain.data.manifest import Sample, binary_task, read_manifest, write_manifest
+from neopain.explain_regions import CANONICAL_LANDMARKS
+from neopain.imageio import write_image
+from neopain.models import create_model, normalize_bgr
+from neopain.preprocess import HeadConfig
+from neopain.train import TrainConfig, train
+from neopain.train_data import load_faces
+from neopain.train_io import read_checkpoint
+from neopain.train_loop import RegionPrior, batch_starts, make_runtime, outside_share, region_batches, train_step
+from neopain.train_regions import RegionMaskError, region_masks, resolve_source
+
+torch.set_num_threads(1)
+
+SIZE = 32
+# The "region": a band across the lower middle of the crop, where the pain cue sits.
+REGION_ROWS = slice(16, 26)
+
+
+def _face(label: str, rng: np.random.Generator) -> np.ndarray:
+    """Pain shows twice, as strongly: a bar inside the region and a block in a corner outside it."""
+    image = rng.integers(60, 120, size=(SIZE, SIZE, 3), dtype=np.uint8)
+    if label == "pain":
+        image[18:24, 4:28] = (40, 60, 230)
+        image[2:8, 2:8] = (40, 60, 230)
+    return image
+
+
+def _region_mask() -> np.ndarray:
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[REGION_ROWS, 2:30] = 1 << 3  # the mouth's bit; any region counts
+    return mask
+
+
+def _faces_with_masks(folder, subjects: int = 4, per_class: int = 4, masks: bool = True):
+    rng = np.random.default_rng(0)
+    samples = []
+    for s in range(subjects):
+        for label in ("pain", "no_pain"):
+            for k in range(per_class):
+                rel = f"crops/s{s}_{label}_{k}.png"
+                write_image(folder / rel, _face(label, rng))
+                mask_rel = f"masks/s{s}_{label}_{k}.png" if masks else ""
+                if masks:
+                    write_image(folder / mask_rel, _region_mask())
+                samples.append(Sample(path=rel, subject=f"S{s}", dataset="synthetic", label=label, mask_path=mask_rel))
+    return write_manifest(samples, folder / "faces.csv"), samples
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    manifest, _ = _faces_with_masks(tmp_path_factory.mktemp("regions"))
+    return manifest, binary_task(read_manifest(manifest))
+
+
+def test_true_masks_are_read_as_the_union_of_regions_at_the_input_size(faces):
+    manifest, samples = faces
+    masks, source = region_masks(samples, manifest, 16)
+    assert source == "mask" and masks.shape == (len(samples), 16, 16) and masks.dtype == np.uint8
+    assert set(np.unique(masks)) == {0, 1}
+    assert masks[:, 8:13, 1:15].all() and not masks[:, :8].any() and not masks[:, 13:].any()
+    assert not masks[:, :, 0].any() and not masks[:, :, 15].any()
+
+
+def test_auto_takes_placed_regions_unless_every_row_has_a_mask(faces):
+    _, samples = faces
+    assert resolve_source(samples, "auto") == "mask"
+    assert resolve_source([*samples, replace(samples[0], mask_path="")], "auto") == "placed"
+    with pytest.raises(ValueError, match="region source"):
+        resolve_source(samples, "eyes")
+
+
+def test_placed_regions_sit_on_the_face_of_the_crop(tmp_path):
+    manifest, samples = _faces_with_masks(tmp_path, subjects=2, per_class=1, masks=False)
+    (tmp_path / "crop.json").write_text(json.dumps({"size": SIZE, "margin": 0.25, "align": False}))
+    masks, source = region_masks(samples, manifest, 64)
+    assert source == "placed"
+    # The crop with margin 0.25 holds the face box in its central two thirds (64 / 1.5 px from 10.7 px).
+    side, start = 64 / 1.5, 64 * 0.25 / 1.5
+    mouth = CANONICAL_LANDMARKS[3:].mean(axis=0) * side + start
+    assert masks[:, int(mouth[1]), int(mouth[0])].all()
+    assert not masks[:, : int(start)].any()  # nothing above the face box: the brow starts inside it
+    assert 0.1 < masks.mean() < 0.5
+
+
+def test_missing_or_bad_masks_are_named(faces, tmp_path):
+    manifest, samples = faces
+    with pytest.raises(RegionMaskError, match="no mask_path"):
+        region_masks([replace(samples[0], mask_path="")], manifest, 16, "mask")
+    with pytest.raises(RegionMaskError, match=r"nope\.png.*row for"):
+        region_masks([replace(samples[0], mask_path="masks/nope.png")], manifest, 16, "mask")
+    blank = tmp_path / "blank.png"
+    write_image(blank, np.zeros((SIZE, SIZE), np.uint8))
+    with pytest.raises(RegionMaskError, match="no NFCS region"):
+        region_masks([replace(samples[0], mask_path=str(blank))], manifest, 16, "mask")
+
+
+def _linear_logits(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    pain = (x * weights).flatten(1).sum(1)
+    return torch.stack([torch.zeros_like(pain), pain], dim=1)
+
+
+def test_outside_share_is_the_share_of_squared_gradient_outside_the_regions():
+    x = torch.rand(2, 3, 8, 8, requires_grad=True)
+    regions = torch.zeros(2, 1, 8, 8)
+    regions[:, :, 2:6] = 1  # half the image
+    inside_only = torch.zeros(1, 3, 8, 8)
+    inside_only[:, :, 2:6] = 1.0
+    assert outside_share(_linear_logits(x, inside_only), x, regions, pain=1).item() == pytest.approx(0.0)
+    uniform = torch.ones(1, 3, 8, 8)
+    assert outside_share(_linear_logits(x, uniform), x, regions, pain=1).item() == pytest.approx(0.5)
+    # The decision is pain minus no pain: with the columns swapped the gradient flips sign, not its share.
+    swapped = _linear_logits(x, uniform).flip(1)
+    assert outside_share(swapped, x, regions, pain=0).item() == pytest.approx(0.5)
+
+
+def test_region_batches_move_with_the_images_warps():
+    n, batch = 40, 16
+    regions = torch.zeros(n, 1, 24, 24, dtype=torch.uint8)
+    regions[:, :, 8:16, 4:20] = 1
+    plan = Augmenter(seed=5).plan(n, 24, 24, "cpu")
+    starts = batch_starts(n, batch)
+    got = torch.cat(list(region_batches(regions, starts, batch, plan)))
+    assert set(got.unique().tolist()) == {0.0, 1.0}
+    # A white block painted where the regions are, warped as an image and divided by its gain, lands there too.
+    painted = plan.apply(regions.float() * 200) / plan.gain
+    assert ((painted > 100).float() == got).float().mean() > 0.99
+    assert torch.equal(torch.cat(list(region_batches(regions, starts, batch, None))), regions.float())
+
+
+def test_a_prior_step_backpropagates_through_the_gradient():
+    model = create_model("ncnn", pretrained=False, input_size=SIZE)
+    runtime = make_runtime("cpu")
+    x, y = torch.randn(4, 3, SIZE, SIZE), torch.tensor([0, 1, 0, 1])
+    regions = torch.zeros(4, 1, SIZE, SIZE)
+    regions[:, :, REGION_ROWS] = 1
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    loss_plain, _ = train_step(model, x, y, optimizer, runtime)
+    loss_prior, _ = train_step(model, x, y, optimizer, runtime, RegionPrior(regions, 10.0))
+    # lr 0: the weights stay; the loss grows by 10 x a share in (0, 1].
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert 0.0 < (loss_prior - loss_plain).item() <= 10.0 + 1e-4
+
+
+def _gradient_outside(result, manifest, samples) -> float:
+    faces = load_faces(samples, manifest, SIZE)
+    model = result.model.eval()
+    x = normalize_bgr(faces.images, model.cfg).detach().requires_grad_(True)
+    regions = torch.zeros(len(samples), 1, SIZE, SIZE)
+    regions[:, :, REGION_ROWS, 2:30] = 1
+    return outside_share(model(x), x, regions, model.cfg.labels.index("pain")).item()
+
+
+def test_the_prior_moves_the_decision_into_the_regions(faces, tmp_path):
+    manifest, samples = faces
+    config = TrainConfig(epochs=8, batch_size=8, patience=8, augment="none", pretrained=False, input_size=SIZE,
+                         device="cpu", lr_head=1e-3, final=True, finetune="all", head=HeadConfig(units=(32,), l1=0.0))
+    plain = train(samples, manifest, "ncnn", tmp_path / "plain", config)
+    prior = train(samples, manifest, "ncnn", tmp_path / "prior", replace(config, region_prior=5.0))
+    assert read_checkpoint(prior.checkpoint)["region_source"] == "mask"
+    assert read_checkpoint(plain.checkpoint)["region_source"] is None
+    outside_plain = _gradient_outside(plain, manifest, samples)
+    outside_prior = _gradient_outside(prior, manifest, samples)
+    # Measured: 0.42 without the prior, 0.24 with it.
+    assert outside_prior < 0.75 * outside_plain, (outside_plain, outside_prior)
+
+
+def test_bad_prior_options_are_refused():
+    with pytest.raises(ValueError, match="online"):
+        TrainConfig(region_prior=1.0, augment="offline")
+    with pytest.raises(ValueError, match="region_prior"):
+        TrainConfig(region_prior=-1.0, augment="online")
+    with pytest.raises(ValueError, match="region_source"):
+        TrainConfig(region_source="eyes")
+
+
+def test_train_command_takes_the_prior_and_refuses_it_with_offline_copies(faces, tmp_path):
+    manifest, _ = faces
+    runner = CliRunner()
+    base = ["train", str(manifest), "--model", "ncnn", "--epochs", "1", "--batch-size", "4", "--input-size",
+            str(SIZE), "--device", "cpu", "--no-pretrained", "--region-prior", "1"]
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "ok"), "--augment", "online"])
+    assert result.exit_code == 0, result.output
+    assert read_checkpoint(tmp_path / "ok" / "last.pt")["train_config"]["region_prior"] == 1.0
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "bad"), "--augment", "offline"])
+    assert result.exit_code == 2 and "online" in result.output
