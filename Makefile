@@ -24,6 +24,7 @@ demo: setup
 	$(VENV)/bin/neopain demo --out $(DEMO_DIR)
 
 test: setup system
+	$(VENV)/bin/ruff check src tests bench
 	$(PY) -m pytest -q
 
 bench: setup

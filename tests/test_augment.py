@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from neopain.augment import (
     PAPER_POLICY,
-    AugmentParams,
     Augmenter,
+    AugmentParams,
     affine_matrices,
     apply_params,
     draw_params,
@@ -24,8 +24,8 @@ torch.set_num_threads(1)
 
 def _identity(n: int, **changes) -> AugmentParams:
     zero, one = torch.zeros(n, dtype=torch.float64), torch.ones(n, dtype=torch.float64)
-    values = dict(angle=zero, shear=zero, shift_x=zero, shift_y=zero, zoom_x=one, zoom_y=one,
-                  flip=torch.zeros(n, dtype=torch.bool), brightness=one)
+    values = {"angle": zero, "shear": zero, "shift_x": zero, "shift_y": zero, "zoom_x": one, "zoom_y": one,
+              "flip": torch.zeros(n, dtype=torch.bool), "brightness": one}
     values.update(changes)
     return AugmentParams(**values)
 

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 import neopain.cli.export  # noqa: F401  (registers the commands on the app)
 from neopain.cli.apps import app
 from neopain.export import ExportError, check_parity, export_checked, weights_hash
-from neopain.faces import CropSettings
 from neopain.export_onnx_io import compact, load_model, read_metadata, save_atomic
 from neopain.export_quant import (
     META_INT8,
@@ -24,6 +23,7 @@ from neopain.export_quant import (
     quantize,
 )
 from neopain.export_table import table_ii
+from neopain.faces import CropSettings
 from neopain.inference_model import META_CARD, META_QUANTIZATION, META_SYNTHETIC, OnnxClassifier
 from neopain.preprocess import preprocess_batch
 from neopain.train_io import load_checkpoint

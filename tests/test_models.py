@@ -52,7 +52,7 @@ def test_mobilenet_frozen_batchnorm_keeps_running_stats():
     model = create_model("mobilenet_v2", pretrained=False, input_size=64)
     model.freeze_backbone()
     model.train()
-    first_bn = lambda block: next(m for m in block.modules() if isinstance(m, torch.nn.BatchNorm2d))  # noqa: E731
+    first_bn = lambda block: next(m for m in block.modules() if isinstance(m, torch.nn.BatchNorm2d))
     bn = first_bn(model.backbone[0].features[1])
     before = bn.running_mean.clone()
     model(torch.randn(4, 3, 64, 64) * 5)

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from _train_helpers import make_faces
 
 from neopain.data.manifest import binary_task, read_manifest, write_manifest
 from neopain.models import create_model
@@ -14,8 +15,6 @@ from neopain.preprocess import HeadConfig
 from neopain.train import TrainConfig, predict_samples, train, training_crop
 from neopain.train_data import TrainDataError, split_train_val
 from neopain.train_io import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-
-from _train_helpers import make_faces
 
 torch.set_num_threads(1)
 

@@ -6,6 +6,7 @@ import json
 
 import optuna
 import torch
+from _train_helpers import make_faces
 from typer.testing import CliRunner
 
 import neopain.cli.train  # noqa: F401  (registers the commands)
@@ -14,8 +15,6 @@ from neopain.data.manifest import binary_task, read_manifest
 from neopain.train import TrainConfig
 from neopain.train_io import load_checkpoint
 from neopain.tune import run_tune
-
-from _train_helpers import make_faces
 
 torch.set_num_threads(1)
 runner = CliRunner()
@@ -28,7 +27,7 @@ def test_train_command_writes_a_loadable_checkpoint(tmp_path):
             "--input-size", "32", "--augment", "online", "--device", "cpu", "--no-pretrained", "--deterministic"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    model, cfg, ckpt = load_checkpoint(out / "best.pt")
+    _, cfg, ckpt = load_checkpoint(out / "best.pt")
     assert cfg.name == "ncnn" and cfg.input_size == 32 and ckpt["train_config"]["augment"] == "online"
     resumed = runner.invoke(app, [*args[:7], "3", *args[8:], "--resume"])
     assert resumed.exit_code == 0, resumed.output
@@ -36,7 +35,7 @@ def test_train_command_writes_a_loadable_checkpoint(tmp_path):
 
 
 def test_train_command_reports_bad_input_in_one_line(tmp_path):
-    manifest, samples = make_faces(tmp_path, subjects=1, per_class=2)
+    manifest, _ = make_faces(tmp_path, subjects=1, per_class=2)
     result = runner.invoke(app, ["train", str(manifest), "--model", "ncnn", "--out", str(tmp_path / "r"),
                                  "--no-pretrained", "--device", "cpu"])
     assert result.exit_code == 2 and "one subject" in result.output

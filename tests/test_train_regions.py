@@ -21,7 +21,14 @@ from neopain.preprocess import HeadConfig
 from neopain.train import TrainConfig, train
 from neopain.train_data import load_faces
 from neopain.train_io import read_checkpoint
-from neopain.train_loop import RegionPrior, batch_starts, make_runtime, outside_share, region_batches, train_step
+from neopain.train_loop import (
+    RegionPrior,
+    batch_starts,
+    make_runtime,
+    outside_share,
+    region_batches,
+    train_step,
+)
 from neopain.train_regions import RegionMaskError, region_masks, resolve_source
 
 torch.set_num_threads(1)
@@ -199,3 +206,19 @@ def test_train_command_takes_the_prior_and_refuses_it_with_offline_copies(faces,
     assert read_checkpoint(tmp_path / "ok" / "last.pt")["train_config"]["region_prior"] == 1.0
     result = runner.invoke(app, [*base, "--out", str(tmp_path / "bad"), "--augment", "offline"])
     assert result.exit_code == 2 and "online" in result.output
+
+
+def test_evaluate_trains_every_repetition_with_the_prior(faces, tmp_path):
+    import neopain.cli.evaluate  # noqa: F401  (registers the command)
+
+    manifest, _ = faces
+    out = tmp_path / "ev"
+    args = ["evaluate", str(manifest), "--protocol", "subject", "--models", "ncnn", "--repeats", "1", "--epochs",
+            "1", "--batch-size", "8", "--input-size", str(SIZE), "--no-pretrained", "--device", "cpu",
+            "--no-baseline", "--region-prior", "2", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--augment", "offline"])
+    assert result.exit_code == 2 and "online" in result.output and not out.exists()
+    result = CliRunner().invoke(app, [*args, "--augment", "none"])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / "evaluation.json").read_text())["settings"]
+    assert settings["train"]["region_prior"] == 2.0 and settings["train"]["region_source"] == "auto"

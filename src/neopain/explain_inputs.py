@@ -26,7 +26,7 @@ from neopain.data.manifest import ManifestError, Sample, read_manifest, resolve_
 from neopain.explain_regions import canonical_in_crop, canonical_landmarks, present_regions, scale_points
 from neopain.faces import CropSettings, Face, FaceDetector, choose_face, create_detector, crop_face, crop_mask
 from neopain.faces.base import DetectorInputError
-from neopain.faces.crop import crop_affine, transform_points
+from neopain.faces.crop import transform_points
 from neopain.imageio import ImageError, is_image_file, read_image
 
 __all__ = ["InputError", "Item", "Missed", "iter_items", "list_sources"]

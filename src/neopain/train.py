@@ -41,7 +41,7 @@ from neopain.train_io import (
 from neopain.train_loop import Runtime, evaluate, make_optimizer, make_runtime, predict_proba, train_epoch
 from neopain.train_regions import REGION_SOURCES, region_masks
 
-__all__ = ["TrainConfig", "TrainResult", "train", "predict_samples", "load_checkpoint", "CheckpointError"]
+__all__ = ["CheckpointError", "TrainConfig", "TrainResult", "load_checkpoint", "predict_samples", "train"]
 
 log = logging.getLogger(__name__)
 

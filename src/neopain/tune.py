@@ -52,7 +52,7 @@ def run_tune(
     model_name: str,
     out_dir: str | Path,
     trials: int,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig | None = None,
     sampler: str = "random",
     storage: str | None = None,
     study_name: str | None = None,
@@ -73,7 +73,7 @@ def run_tune(
 
     def objective(trial: optuna.Trial) -> float:
         head = suggest_head(trial)
-        trial_config = replace(config, head=head, resume=False)
+        trial_config = replace(config or TrainConfig(), head=head, resume=False)
         result = train(samples, manifest_file, model_name, out_dir / f"trial_{trial.number:04d}", trial_config)
         losses = [r.get("val_loss", r["train_loss"]) for r in result.history]
         trial.set_user_attr("best_epoch", result.best_epoch)

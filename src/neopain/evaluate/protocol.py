@@ -27,9 +27,9 @@ from neopain.evaluate.metrics import binary_metrics
 from neopain.evaluate.results import (
     BASELINE,
     ORACLE,
-    REFERENCES,
     PAPER,
     PROTOCOL_KEYS,
+    REFERENCES,
     RUN_FILE,
     SUBJECT,
     ResultsError,

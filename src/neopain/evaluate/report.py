@@ -20,9 +20,9 @@ from neopain.evaluate.render import Block, Heading, Image, Paragraph, to_html, t
 from neopain.evaluate.results import (
     BASELINE,
     ORACLE,
-    REFERENCES,
     PAPER,
     PROTOCOL_KEYS,
+    REFERENCES,
     RUN_FILE,
     SUBJECT,
     ResultsError,

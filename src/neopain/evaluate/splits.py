@@ -9,6 +9,7 @@ All generators return lists, built and checked eagerly, so an impossible protoco
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ def canonical_order(samples: Sequence[Sample], rows: np.ndarray | None = None) -
     paths = [s.path for s in samples]
     chosen = range(len(paths)) if rows is None else rows.tolist()
     order = np.array(sorted(chosen, key=paths.__getitem__), dtype=np.int64)
-    for a, b in zip(order[:-1], order[1:], strict=True):
+    for a, b in itertools.pairwise(order):
         if paths[a] == paths[b]:
             raise SplitError(f"rows {a} and {b}: duplicate path '{paths[a]}'; splits need one row per image")
     return order

@@ -12,7 +12,7 @@ from neopain.preprocess import ModelConfig
 @lru_cache(maxsize=16)
 def _stats(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
     # Cached so a training step does not copy two tiny tensors host-to-device every time.
-    as_tensor = lambda v: torch.tensor(v, dtype=torch.float32, device=device).view(1, 3, 1, 1)  # noqa: E731
+    as_tensor = lambda v: torch.tensor(v, dtype=torch.float32, device=device).view(1, 3, 1, 1)
     return as_tensor(mean), as_tensor(std)
 
 

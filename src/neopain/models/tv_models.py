@@ -63,7 +63,7 @@ def _imagenet_cfg(name: str, size: int, head: HeadConfig | None, weights: str, s
 
 
 # MobileNetV2 ``features`` indices grouped by output stride (2, 4, 8, 16, 32), like VGG's five groups.
-MOBILENET_STAGES = {"stage1": range(0, 2), "stage2": range(2, 4), "stage3": range(4, 7),
+MOBILENET_STAGES = {"stage1": range(2), "stage2": range(2, 4), "stage3": range(4, 7),
                     "stage4": range(7, 14), "stage5": range(14, 19)}
 
 

@@ -96,7 +96,7 @@ def read_keras_h5(file: str | Path) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     try:
         with h5py.File(file, "r") as h5:
-            root = h5["model_weights"] if "model_weights" in h5 else h5
+            root = h5.get("model_weights", h5)
             layer_names = [n.decode() if isinstance(n, bytes) else n for n in root.attrs.get("layer_names", [])]
             for layer in layer_names:
                 group = root[layer]
