@@ -15,6 +15,7 @@ from neopain.augment import Augmenter, AugmentPlan
 from neopain.models import PainNet, normalize_bgr
 from neopain.models.normalize import channel_affine, normalize_model_order
 from neopain.train_data import FaceSet
+from neopain.train_prior import RegionPrior, region_penalty
 
 
 @dataclass(frozen=True)
@@ -83,40 +84,15 @@ def train_step(
     prior: RegionPrior | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on a normalised batch: CE + the head's L1 (+ the region prior); (loss, logits)."""
-    if prior is not None:
-        x = x.detach().requires_grad_(True)
     with runtime.autocast():
         logits = model(x)
     loss = F.cross_entropy(logits.float(), y) + model.head_l1_penalty()
     if prior is not None:
-        loss = loss + prior.weight * outside_share(logits, x, prior.regions, model.cfg.labels.index("pain"))
+        loss = loss + region_penalty(model, x, prior, runtime.autocast)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return loss.detach(), logits.detach()
-
-
-@dataclass(frozen=True)
-class RegionPrior:
-    """The batch's NFCS region masks (N x 1 x H x W, 1 inside) and the weight of the prior in the loss."""
-
-    regions: torch.Tensor
-    weight: float
-
-
-def outside_share(logits: torch.Tensor, x: torch.Tensor, regions: torch.Tensor, pain: int) -> torch.Tensor:
-    """Mean share of the decision's squared input gradient that falls outside the NFCS regions.
-
-    The decision is the pain logit minus the other; its input gradient is what Integrated Gradients
-    averages along the path. Penalising the share outside the regions ("right for the right reasons",
-    Ross et al. 2017) is scale-free, so one weight suits any backbone. ``create_graph`` makes the
-    gradient itself differentiable: the step costs about twice a plain one.
-    """
-    decision = logits[:, pain].float() - logits[:, 1 - pain].float()
-    (grad,) = torch.autograd.grad(decision.sum(), x, create_graph=True)
-    energy = grad.float().pow(2).sum(1, keepdim=True)
-    outside = (energy * (1.0 - regions)).flatten(1).sum(1)
-    return (outside / (energy.flatten(1).sum(1) + 1e-12)).mean()
 
 
 # Images warped per grid_sample call: large enough that small batches do not each pay the launches,
