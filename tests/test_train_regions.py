@@ -211,6 +211,17 @@ def test_the_prior_moves_the_decision_into_the_regions(faces, tmp_path):
     assert outside_prior < 0.75 * outside_plain, (outside_plain, outside_prior)
 
 
+def test_training_with_the_prior_is_seeded_and_resumes_exactly(faces, tmp_path):
+    manifest, samples = faces
+    config = TrainConfig(epochs=2, batch_size=8, patience=5, augment="online", pretrained=False, input_size=SIZE,
+                         device="cpu", lr_head=1e-3, final=True, finetune="all", region_prior=1.0)
+    a = train(samples, manifest, "ncnn", tmp_path / "a", config)
+    train(samples, manifest, "ncnn", tmp_path / "b", replace(config, epochs=1))
+    b = train(samples, manifest, "ncnn", tmp_path / "b", replace(config, resume=True))
+    wa, wb = read_checkpoint(a.last_checkpoint)["model"], read_checkpoint(b.last_checkpoint)["model"]
+    assert len(b.history) == 2 and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
 def test_bad_prior_options_are_refused():
     with pytest.raises(ValueError, match="online"):
         TrainConfig(region_prior=1.0, augment="offline")

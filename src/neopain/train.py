@@ -74,8 +74,8 @@ class TrainConfig:
     finetune: str = "paper"
     final: bool = False  # train on every sample, no validation; plateaus are judged on the training loss
     resume: bool = False
-    # Weight of the region prior (0 = off): the share of the decision's input gradient outside the NFCS
-    # regions joins the loss; regions from the manifest's masks or placed on the box (train_regions.py).
+    # Weight of the region prior (0 = off): the share of the decision's attribution outside the NFCS regions
+    # joins the loss (train_prior.py); regions from the manifest's masks or placed on the box (train_regions.py).
     region_prior: float = 0.0
     region_source: str = "auto"
 

@@ -44,6 +44,7 @@ def path_attribution(model: PainNet, x: torch.Tensor, pain: int, autocast) -> to
     """One-point IG estimate of the decision from the blurred input, summed over channels: N x 1 x H x W.
 
     The path point runs with BatchNorm in eval mode, so that path images never enter its running statistics.
+    ``alpha`` comes from torch's global generator, which training seeds and keeps in its checkpoints.
     """
     baseline = feature_blur(x.detach())
     alpha = torch.rand(x.shape[0], 1, 1, 1, device=x.device)
