@@ -26,12 +26,12 @@ from neopain.train import TrainConfig, predict_samples, train
 from neopain.train_loop import pick_device
 
 
-def heldout_metrics(checkpoint_model, faces: Path, device: str) -> dict[str, float]:
+def heldout_metrics(model, faces: Path, device: str) -> dict[str, float]:
     """AUC, accuracy, sensitivity and specificity at 0.5 on the held-out faces manifest."""
     from sklearn.metrics import roc_auc_score
 
     samples = binary_task(read_manifest(faces))
-    proba = predict_samples(checkpoint_model, samples, faces, device=device)[:, 1].numpy()
+    proba = predict_samples(model, samples, faces, device=device)[:, 1].numpy()
     truth = np.array([s.target for s in samples])
     said = proba >= 0.5
     return {

@@ -11,6 +11,8 @@ weight suits any backbone). The gradient of the penalty runs through ``grad f`` 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +20,8 @@ import torchvision.transforms.v2.functional as TF
 
 from neopain.explain import FEATURE_SCALE
 from neopain.models import PainNet
+
+Autocast = Callable[[], contextlib.AbstractContextManager]  # Runtime.autocast: bf16 on CUDA, nothing on CPU
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class RegionPrior:
 
 
 def feature_blur(x: torch.Tensor) -> torch.Tensor:
-    """Gaussian blur at the feature scale (``FEATURE_SCALE`` of the side), reflected at the border."""
+    """Gaussian blur at the feature scale (``FEATURE_SCALE`` of the side), as the explanations' (up to the border)."""
     sigma = FEATURE_SCALE * x.shape[-1]
     size = 2 * int(3 * sigma + 0.5) + 1
     return TF.gaussian_blur(x, [size, size], [sigma, sigma])
@@ -40,7 +44,7 @@ def decision(logits: torch.Tensor, pain: int) -> torch.Tensor:
     return logits[:, pain].float() - logits[:, 1 - pain].float()
 
 
-def path_attribution(model: PainNet, x: torch.Tensor, pain: int, autocast) -> torch.Tensor:
+def path_attribution(model: PainNet, x: torch.Tensor, pain: int, autocast: Autocast) -> torch.Tensor:
     """One-point IG estimate of the decision from the blurred input, summed over channels: N x 1 x H x W.
 
     The path point runs with BatchNorm in eval mode, so that path images never enter its running statistics.
@@ -67,7 +71,7 @@ def outside_share(attribution: torch.Tensor, regions: torch.Tensor) -> torch.Ten
     return (outside / (mass.flatten(1).sum(1) + 1e-12)).mean()
 
 
-def region_penalty(model: PainNet, x: torch.Tensor, prior: RegionPrior, autocast) -> torch.Tensor:
+def region_penalty(model: PainNet, x: torch.Tensor, prior: RegionPrior, autocast: Autocast) -> torch.Tensor:
     """The prior's term of the loss for a normalised batch ``x``."""
     pain = model.cfg.labels.index("pain")
     return prior.weight * outside_share(path_attribution(model, x, pain, autocast), prior.regions)

@@ -1,4 +1,4 @@
-"""Where each training face's NFCS regions lie: the masks the region prior keeps the model's gradients in.
+"""Where each training face's NFCS regions lie: the masks the region prior keeps the attribution in.
 
 One mask per face at the model's input size, 1 inside any of the five NFCS regions (brow, eyes,
 nasolabial folds, mouth, chin), 0 elsewhere. Two sources:

@@ -60,7 +60,7 @@ def train_command(
     deterministic: bool = typer.Option(False, help="deterministic kernels (slower on GPU)"),
     final: bool = typer.Option(False, help="train on every face, no validation split"),
     region_prior: float = typer.Option(
-        0.0, help="> 0: weight of the NFCS region prior (keeps the decision's gradient in the face regions)"
+        0.0, help="> 0: weight of the NFCS region prior (keeps the explanation's attribution in the face regions)"
     ),
     region_source: str = typer.Option("auto", help="regions for the prior: auto | mask (manifest) | placed (box)"),
 ) -> None:
