@@ -24,7 +24,7 @@ from neopain.train import TrainConfig, train
 from neopain.train_data import load_faces
 from neopain.train_io import read_checkpoint
 from neopain.train_loop import batch_starts, make_runtime, region_batches, train_step
-from neopain.train_prior import RegionPrior, feature_blur, outside_share, path_attribution
+from neopain.train_prior import RegionPrior, feature_blur, outside_share, path_attribution, region_penalty
 from neopain.train_regions import RegionMaskError, region_masks, resolve_source
 
 torch.set_num_threads(1)
@@ -110,6 +110,11 @@ def test_missing_or_bad_masks_are_named(faces, tmp_path):
     write_image(blank, np.zeros((SIZE, SIZE), np.uint8))
     with pytest.raises(RegionMaskError, match="no NFCS region"):
         region_masks([replace(samples[0], mask_path=str(blank))], manifest, 16, "mask")
+    # A mask of the whole photo beside a face crop would be squeezed onto the crop without a word.
+    whole = tmp_path / "whole.png"
+    write_image(whole, np.ones((2 * SIZE, 2 * SIZE), np.uint8))
+    with pytest.raises(RegionMaskError, match=r"mask is 64x64, its face 32x32"):
+        region_masks([replace(samples[0], mask_path=str(whole))], manifest, 16, "mask")
 
 
 class _Linear(torch.nn.Module):
@@ -171,7 +176,20 @@ def test_region_batches_move_with_the_images_warps():
     assert torch.equal(torch.cat(list(region_batches(regions, starts, batch, None))), regions.float())
 
 
-def test_a_prior_step_backpropagates_through_the_gradient():
+def test_the_prior_term_reaches_the_weights_through_the_gradient():
+    torch.manual_seed(0)
+    model = create_model("ncnn", pretrained=False, input_size=SIZE).train()
+    regions = torch.zeros(4, 1, SIZE, SIZE)
+    regions[:, :, REGION_ROWS] = 1
+    penalty = region_penalty(model, torch.randn(4, 3, SIZE, SIZE), RegionPrior(regions, 1.0), contextlib.nullcontext)
+    assert 0.0 < penalty.item() <= 1.0
+    # Without create_graph the penalty would not depend on the weights at all (autograd would refuse).
+    first = next(p for p in model.parameters() if p.requires_grad)
+    (grad,) = torch.autograd.grad(penalty, first)
+    assert grad.abs().sum() > 0
+
+
+def test_a_prior_step_adds_weight_times_a_share_to_the_loss():
     model = create_model("ncnn", pretrained=False, input_size=SIZE)
     runtime = make_runtime("cpu")
     x, y = torch.randn(4, 3, SIZE, SIZE), torch.tensor([0, 1, 0, 1])

@@ -158,7 +158,7 @@ def train_epoch(
     region_weight: float = 0.0,
 ) -> EpochStats:
     """One pass over ``data`` in a seeded random order; loss = cross-entropy + the head's L1 penalty
-    (+ ``region_weight`` times the share of the decision's input gradient outside ``data.regions``).
+    (+ ``region_weight`` times the share of the decision's attribution outside ``data.regions``; train_prior.py).
 
     Per-epoch work (shuffle, channel order, augmentation parameters) is done once up front and the warp
     runs on chunks of several batches, so most steps launch only one fused normalisation and the model.

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from neopain.data.manifest import Sample, resolve_path
 from neopain.explain_regions import canonical_in_crop, place_regions, scale_points
@@ -45,8 +46,13 @@ def _true_mask(sample: Sample, manifest_file: str | Path, size: int) -> np.ndarr
     mask = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
     if mask is None or mask.ndim != 2:
         raise RegionMaskError(f"{file} (row for {sample.path}): unreadable region mask (expected a one-channel PNG)")
-    if mask.shape[0] != mask.shape[1]:
-        raise RegionMaskError(f"{file} (row for {sample.path}): a face crop's mask should be square, got {mask.shape}")
+    face = resolve_path(manifest_file, sample.path)
+    with Image.open(face) as image:  # reads the header only
+        width, height = image.size
+    if mask.shape != (height, width):
+        raise RegionMaskError(
+            f"{file} (row for {sample.path}): mask is {mask.shape[1]}x{mask.shape[0]}, its face {width}x{height}"
+        )
     union = (mask > 0).astype(np.uint8)
     return cv2.resize(union, (size, size), interpolation=cv2.INTER_NEAREST)
 

@@ -61,6 +61,7 @@ def run_tune(
     """Run ``trials`` more trials of the head search; returns the Optuna study (best: study.best_trial)."""
     import optuna
 
+    base = config or TrainConfig()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
@@ -73,7 +74,7 @@ def run_tune(
 
     def objective(trial: optuna.Trial) -> float:
         head = suggest_head(trial)
-        trial_config = replace(config or TrainConfig(), head=head, resume=False)
+        trial_config = replace(base, head=head, resume=False)
         result = train(samples, manifest_file, model_name, out_dir / f"trial_{trial.number:04d}", trial_config)
         losses = [r.get("val_loss", r["train_loss"]) for r in result.history]
         trial.set_user_attr("best_epoch", result.best_epoch)
