@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neopain.app import openapi
@@ -25,8 +24,8 @@ from neopain.app.core.inference import PredictorHolder, PredictorLike
 from neopain.app.core.limits import BodyLimit
 from neopain.app.core.ratelimit import LoginThrottle
 from neopain.app.core.settings import AppSettings
-from neopain.app.core.storage import ImageStore, explanation_name
-from neopain.app.models import Record
+from neopain.app.core.storage import ImageStore
+from neopain.app.services.orphans import EmptyDatabase, quarantine_orphans, refuse_empty_database
 from neopain.log import get_logger
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +41,10 @@ CSP = (
 
 
 def create_app(settings: AppSettings | None = None, predictor: PredictorLike | None = None) -> FastAPI:
-    """Migrate the database, clean half-written images and wire routes; ``predictor`` overrides the file."""
+    """Migrate the database, quarantine orphan images and wire routes; ``predictor`` overrides the file.
+
+    Raises EmptyDatabase when the images folder holds pictures and the database has no record.
+    """
     settings = settings or AppSettings()
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -64,9 +66,16 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
             settings.explain_steps,
         ),
     )
-    removed = clean_orphans(state)
-    if removed:
-        log.info("removed %d half-written or orphan image files", removed)
+    if not settings.accept_empty_database:
+        try:
+            refuse_empty_database(state.sessions, images, engine.url.render_as_string(hide_password=True))
+        except EmptyDatabase:
+            engine.dispose()
+            raise
+    moved = quarantine_orphans(state.sessions, images, settings.quarantine_dir, settings.orphan_grace_minutes * 60)
+    if moved.count:
+        log.warning("quarantined %s in %s (`neopain db purge --orphans` deletes them)",
+                    moved.describe(), settings.quarantine_dir)
     purged = purge_expired(state)
     if purged:
         log.info("retention: purged %d images", purged)
@@ -126,22 +135,6 @@ def first_login(settings: AppSettings, username: str = "nurse", role: str = "nur
         password = ensure_user(db, username, role)
     engine.dispose()
     return password
-
-
-def clean_orphans(state: AppState) -> int:
-    """Delete temp files of interrupted writes and images whose row never committed (or was deleted)."""
-    files = state.images.names()
-    if not files:
-        return 0
-    with state.sessions() as db:
-        frames = set(db.scalars(select(Record.image_name).where(Record.image_name.is_not(None))))
-    known = frames | {explanation_name(name) for name in frames}
-    removed = 0
-    for path in files:
-        if path.name.endswith(".part") or path.name not in known:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
 
 
 def _wants_json(request: Request) -> bool:

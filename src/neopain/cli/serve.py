@@ -25,11 +25,14 @@ class ServeError(ValueError):
 
 
 def _settings(  # type: ignore[no-untyped-def]
-    model: Path | None = None, https: bool = False, explain_checkpoint: Path | None = None
+    model: Path | None = None, https: bool = False, explain_checkpoint: Path | None = None,
+    accept_empty_database: bool = False,
 ):
     from neopain.app.core.settings import AppSettings
 
     overrides: dict[str, object] = {"https": https} if https else {}
+    if accept_empty_database:
+        overrides["accept_empty_database"] = True
     if model is not None:
         overrides["model_path"] = model
     if explain_checkpoint is not None:
@@ -73,6 +76,14 @@ def serve(
             "'Explain this decision' on record pages when torch and captum are installed."
         ),
     ] = None,
+    accept_empty_database: Annotated[
+        bool,
+        typer.Option(
+            "--accept-empty-database",
+            help="Start even though the images folder holds pictures and the database has no record "
+            "(a new database beside old images: they are quarantined, never deleted).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the bedside web app (camera, history, charts) to the browsers of the ward."""
     import uvicorn
@@ -87,7 +98,8 @@ def serve(
         if explain_checkpoint is not None and not explain_checkpoint.is_file():
             raise ServeError(f"explanation checkpoint not found: {explain_checkpoint}")
         pair = tls_files(_settings(), host, https, cert, key)
-        settings = _settings(model, https=pair is not None, explain_checkpoint=explain_checkpoint)
+        settings = _settings(model, https=pair is not None, explain_checkpoint=explain_checkpoint,
+                             accept_empty_database=accept_empty_database)
         predictor = load_predictor(settings.model_path, settings.detector) if settings.model_path else None
         application = create_app(settings, predictor)
     scheme = "https" if pair else "http"
@@ -151,18 +163,34 @@ def db_purge(
     days: Annotated[
         float | None, typer.Option(min=0, help="Retention in days (default: $NEOPAIN_RETENTION_DAYS).")
     ] = None,
+    orphans: Annotated[
+        bool, typer.Option("--orphans", help="Delete quarantined orphan images instead (see --older-than).")
+    ] = False,
+    older_than: Annotated[
+        float | None, typer.Option(min=0, help="With --orphans: only files written more than DAYS ago.")
+    ] = None,
 ) -> None:
-    """Delete the images older than the retention period (rows and labels stay; each purge is audited)."""
+    """Delete the images older than the retention period (rows and labels stay; each purge is audited),
+    or with --orphans the quarantined image files that no record refers to."""
     from neopain.app.core.db import make_engine, session_factory, upgrade
     from neopain.app.core.storage import ImageStore
+    from neopain.app.services.orphans import purge_quarantine
     from neopain.app.services.retention import purge_images
 
     settings = _settings()
     with user_errors(ValueError):
+        if orphans and older_than is None:
+            raise ValueError("--orphans needs --older-than DAYS (0 deletes every quarantined file)")
+        if older_than is not None and not orphans:
+            raise ValueError("--older-than goes with --orphans")
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        if orphans:
+            report = purge_quarantine(session_factory(engine), settings.quarantine_dir, older_than)
+            console.print(f"deleted {report.describe()} from {settings.quarantine_dir}", markup=False)
+            return
         retention = settings.retention_days if days is None else days
         if not retention:
             raise ValueError("no retention period: pass --days N or set NEOPAIN_RETENTION_DAYS")
-        engine = make_engine(settings.database_url)
-        upgrade(engine)
         purged = purge_images(session_factory(engine), ImageStore(settings.images_dir), retention)
     console.print(f"purged {purged} images older than {retention:g} days")

@@ -57,6 +57,13 @@ class AppSettings(Settings):
     )
     explain_timeout_seconds: float = Field(300, gt=0, description="an explanation taking longer fails")
     explain_steps: int = Field(50, ge=2, description="Integrated Gradients steps of an explanation")
+    orphan_grace_minutes: float = Field(
+        30, ge=0, description="an image file without a record is quarantined at start only when older "
+        "than this (younger ones may belong to another server process's open transaction)"
+    )
+    accept_empty_database: bool = Field(
+        False, description="start even though the images folder holds pictures and the database no record"
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> AppSettings:
@@ -79,6 +86,11 @@ class AppSettings(Settings):
     def images_dir(self) -> Path:
         """Saved faces: outside any static folder, served only through an authenticated route."""
         return self.app_dir / "images"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Image files found without a record: kept here until `neopain db purge --orphans`."""
+        return self.app_dir / "quarantine"
 
     @property
     def database_url(self) -> str:

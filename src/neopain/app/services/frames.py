@@ -169,7 +169,7 @@ def _new_record(
     from neopain.app.models import opaque_id
 
     # The file is complete on disk before the row exists; a crash in between leaves an orphan file
-    # (cleaned at start), never a row without its image.
+    # (quarantined at a later start), never a row without its image.
     name = images.write(data, suffix)
     return Record(
         public_id=opaque_id(),

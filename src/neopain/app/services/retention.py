@@ -19,7 +19,7 @@ def purge_images(factory: sessionmaker[Session], images: ImageStore, days: float
     """Delete the image files of records captured more than ``days`` ago; returns how many were purged.
 
     The row forgets its file name and commits first; the file goes after. A crash in between leaves a
-    file without a row, which the start-up clean-up removes: never a row pointing at a missing file
+    file without a row, which start-up moves to quarantine: never a row pointing at a missing file
     that was meant to be there.
     """
     cutoff = utcnow() - timedelta(days=days)

@@ -103,6 +103,10 @@ class ServerProcess:
     def images_dir(self) -> Path:
         return self.data_dir / "app" / "images"
 
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "app" / "quarantine"
+
 
 def integrity_check(db_path: Path) -> str:
     """SQLite's own check of every page and index: 'ok' or the first problems it found."""
