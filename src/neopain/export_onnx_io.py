@@ -1,4 +1,5 @@
-"""ONNX file plumbing shared by export and quantisation (torch-free): metadata, atomic save, compaction."""
+"""ONNX file plumbing shared by export and quantisation (torch-free): metadata, atomic save, checked
+compaction, running a model on a batch."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import numpy as np
 
 from neopain.atomic import atomic_path
 from neopain.inference_model import ModelFileError, parse_metadata
+from neopain.log import get_logger
+
+log = get_logger(__name__)
 
 
 def load_model(path: str | Path):
@@ -60,32 +64,6 @@ def temp_path(folder: Path, suffix: str) -> Path:
     return Path(tmp)
 
 
-def strip_zero_points(model) -> int:
-    """Drop all-zero integer zero points of DequantizeLinear on constants (the default is 0 anyway).
-
-    The static quantiser writes an int32 zero point for every quantised bias and an int8 one per weight
-    channel; both are always zero (symmetric), and they are a noticeable share of a small int8 model.
-    """
-    from onnx import numpy_helper
-
-    inits = {i.name: i for i in model.graph.initializer}
-    removed = 0
-    for node in model.graph.node:
-        if node.op_type != "DequantizeLinear" or len(node.input) != 3:
-            continue
-        if node.input[0] not in inits or node.input[2] not in inits:
-            continue
-        zero_point = numpy_helper.to_array(inits[node.input[2]])
-        if zero_point.dtype in (np.int8, np.int32) and not zero_point.any():
-            del node.input[2]
-            removed += 1
-    used = {name for node in model.graph.node for name in node.input}
-    kept = [i for i in model.graph.initializer if i.name in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
-    return removed
-
-
 def shorten_names(model) -> None:
     """Rename internal tensors and nodes to short ids (graph inputs/outputs keep their names).
 
@@ -112,8 +90,46 @@ def shorten_names(model) -> None:
     del graph.value_info[:]  # shape annotations: ORT infers them again on load
 
 
-def compact(model) -> None:
-    """Size-only rewrites that leave every output bit-identical (a test checks it)."""
-    strip_zero_points(model)
-    shorten_names(model)
+def logits(model_bytes: bytes, batch: np.ndarray, fused: bool = True, chunk: int = 8) -> np.ndarray:
+    """Logits of an ONNX model on ``batch`` (in chunks); ``fused=False`` runs it without graph
+    optimisations, so a QDQ model is computed as its definition says (dequantise, float operator,
+    quantise) with no int8 kernel of this CPU."""
+    import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    if not fused:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: batch[i : i + chunk]})[0] for i in range(0, len(batch), chunk)])
+
+
+def probe_batch(cfg, seed: int, count: int = 8) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Seeded random inputs of the model's shape, for checks when no face crops are at hand."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((count, 3, cfg.input_size, cfg.input_size)).astype(np.float32)
+
+
+# A rename changes no arithmetic. The bound still leaves room for ONNX Runtime choosing another (equally
+# valid) order of float operations for the renamed graph, and sits far below one int8 step of a logit.
+COMPACT_TOLERANCE = 1e-5
+
+
+def compact_checked(model, batch: np.ndarray):  # type: ignore[no-untyped-def]
+    """The model with short names when its logits on ``batch`` stay within COMPACT_TOLERANCE of the
+    original's on this CPU; otherwise the original, unchanged (size never outranks correctness).
+
+    Dropping all-zero zero points, once done here too, is not: ORT fuses a Gemm into its int8 QGemm only
+    when the weight's zero point is given, so that rewrite changed which kernels run (docs/EXPORT.md).
+    """
+    import copy
+
+    small = copy.deepcopy(model)
+    shorten_names(small)
+    before = logits(model.SerializeToString(), batch)
+    after = logits(small.SerializeToString(), batch)
+    gap = float(np.abs(before - after).max())
+    if gap > COMPACT_TOLERANCE:
+        log.warning("short names changed the logits by %.3g on this CPU: the file keeps its long names", gap)
+        return model
+    return small

@@ -16,11 +16,14 @@ from typing import Any
 import numpy as np
 
 from neopain.evaluate.metrics import METRIC_NAMES, binary_metrics
+from neopain.export_cpu import cpu_summary
+from neopain.export_onnx_io import load_model, read_metadata, save_atomic, set_metadata
 from neopain.faces.cache import atomic_write_bytes
 from neopain.inference_model import OnnxClassifier
 from neopain.preprocess import preprocess_batch
 
 SHIP_NOTE = {"dynamic": "not for shipping: ConvInteger is slower than float on x86"}
+META_TABLE_II = "neopain.table_ii"
 
 
 def batch1_latency_ms(classifier: OnnxClassifier, sample: np.ndarray, repeats: int, warmup: int = 5) -> tuple[float, float]:
@@ -93,12 +96,26 @@ def table_ii(
             if row["metrics"] is not None:
                 row["metric_change_pp"] = _deltas_pp(row["metrics"], reference[0]["metrics"])
         rows.append(row)
-    table = {"test_crops": len(crops), "threads": threads, "batch": 1, "repeats": repeats, "rows": rows}
+    table = {"test_crops": len(crops), "threads": threads, "batch": 1, "repeats": repeats,
+             "measured_on": cpu_summary(), "rows": rows}
     if out_json is not None:
         atomic_write_bytes(Path(out_json), (json.dumps(table, indent=2) + "\n").encode())
     if out_md is not None:
         atomic_write_bytes(Path(out_md), table_ii_markdown(table).encode())
     return table
+
+
+def record_table_ii(table: Mapping[str, Any], variants: Mapping[str, str | Path]) -> None:
+    """Write each compared variant's row of Table II, with the CPU it was measured on, into its own
+    metadata (``neopain.table_ii``): the file says on which int8 kernels its numbers hold."""
+    for row in table["rows"][1:]:
+        summary = {"measured_on": table["measured_on"], "test_crops": table["test_crops"],
+                   "metric_change_pp": row.get("metric_change_pp"),
+                   **{k: v for k, v in row.items() if k.startswith("agreement_with_")}}
+        path = Path(variants[row["variant"]])
+        model = load_model(path)
+        set_metadata(model, {**read_metadata(model), META_TABLE_II: json.dumps(summary, sort_keys=True)})
+        save_atomic(model, path)
 
 
 def _fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
@@ -108,7 +125,7 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
 def table_ii_markdown(table: Mapping[str, Any]) -> str:
     """Table II as Markdown: one row per variant, metrics in %, changes in percentage points."""
     shown = ("accuracy", "sensitivity", "specificity", "f1", "roc_auc")
-    header = ["variant", "size (MiB)", "latency ms (p95)"] + [f"{m} %" for m in shown] + ["agreement", "max |dP|"]
+    header = ["variant", "size (MiB)", "latency ms (p95)"] + [f"{m} %" for m in shown] + ["agreement", "max \\|dP\\|"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table["rows"]:
         metrics = row.get("metrics") or {}
@@ -120,6 +137,10 @@ def table_ii_markdown(table: Mapping[str, Any]) -> str:
             f"{agreement['label_agreement'] * 100:.1f}%", f"{agreement['max_abs_p_diff']:.4f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    cpu = table.get("measured_on") or {}
     lines.append(f"{table['test_crops']} test crops; latency: batch 1, {table['threads']} threads, "
                  f"median of {table['repeats']} runs (p95 in brackets). Agreement: same label as the first row.")
+    if cpu:
+        lines.append(f"Measured on {cpu['cpu']} ({cpu['int8_kernels']} int8 kernels; flags "
+                     f"{' '.join(cpu['flags']) or 'none'}), ONNX Runtime {cpu['onnxruntime']}.")
     return "\n".join(lines) + "\n"

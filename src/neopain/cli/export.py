@@ -74,11 +74,12 @@ def export_command(
 
 def _write_table_ii(variants: dict[str, Path], test_faces: Path, out: Path) -> None:
     from neopain.export_quant import load_face_crops
-    from neopain.export_table import table_ii
+    from neopain.export_table import record_table_ii, table_ii
 
     crops, targets = load_face_crops(test_faces, labelled_only=True)
     json_path, md_path = out.with_name(f"{out.stem}.table_ii.json"), out.with_name(f"{out.stem}.table_ii.md")
     table = table_ii(variants, crops, targets, out_json=json_path, out_md=md_path)
+    record_table_ii(table, variants)
     typer.echo(md_path.read_text(encoding="utf-8"))
     console.print(f"Table II: {json_path}, {md_path} ({table['test_crops']} test crops)")
 
