@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 import skimage.data
 
-from neopain.export import export_checked
-from neopain.export_quant import quantize
+from neopain.export.quant import quantize
+from neopain.export.to_onnx import export_checked
 from neopain.faces import choose_face, create_detector
 from neopain.faces.crop import CropSettings, crop_with
-from neopain.inference import STAGES, Predictor
+from neopain.inference.predictor import STAGES, Predictor
 
 
 def make_frames(count: int, seed: int) -> list[bytes]:
@@ -65,7 +65,7 @@ def build_checkpoint(name: str, folder: Path, seed: int) -> tuple[Path, str]:
     import torch
 
     from neopain.models import ModelError, create_model
-    from neopain.train_io import save_checkpoint
+    from neopain.train.checkpoint import save_checkpoint
 
     torch.manual_seed(seed)
     try:

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from neopain.data.manifest import binary_task, read_manifest
-from neopain.explain import IGSettings
-from neopain.explain_run import RunOptions, run_explain
-from neopain.train import TrainConfig, predict_samples, train
-from neopain.train_loop import pick_device
+from neopain.explain.ig import IGSettings
+from neopain.explain.run import RunOptions, run_explain
+from neopain.train.loop import pick_device
+from neopain.train.trainer import TrainConfig, predict_samples, train
 
 
 def heldout_metrics(model, faces: Path, device: str) -> dict[str, float]:

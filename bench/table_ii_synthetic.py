@@ -46,7 +46,7 @@ def main() -> None:
 
     import neopain.cli.export  # noqa: F401
     from neopain.cli.apps import app
-    from neopain.train import TrainConfig, train
+    from neopain.train.trainer import TrainConfig, train
 
     manifest = synthesize(args.out / "synthetic", args.subjects, args.images_per_subject, seed=args.seed)
     summary = extract_faces(manifest, args.out / "faces", detector="box", settings=CropSettings(size=112),

@@ -1,6 +1,6 @@
 """Training throughput: the real trainer's epoch loop (augmentation on) vs a bare loop on the same model.
 
-Prints JSON. The trainer side runs ``neopain.train_loop.train_epoch`` over a device-resident uint8 face
+Prints JSON. The trainer side runs ``neopain.train.loop.train_epoch`` over a device-resident uint8 face
 set with the online augmenter (per-sample affine warp + brightness), normalisation, bf16 autocast and
 channels_last on CUDA, CE + head L1, RMSprop. The bare side feeds one pre-normalised synthetic batch
 through the same model, loss and optimizer. Both train the same parameters (``--phase``).
@@ -19,8 +19,8 @@ import torch
 
 from neopain.augment import Augmenter
 from neopain.models import PainNet, create_model
-from neopain.train_data import FaceSet
-from neopain.train_loop import Runtime, make_optimizer, make_runtime, train_epoch, train_step
+from neopain.train.data import FaceSet
+from neopain.train.loop import Runtime, make_optimizer, make_runtime, train_epoch, train_step
 
 
 def set_trainable(model: PainNet, phase: str) -> None:

@@ -28,7 +28,7 @@ def make_checkpoint(folder: Path, name: str = "ncnn", input_size: int = 64, seed
 
     from neopain.models import create_model
     from neopain.preprocess import HeadConfig, preprocess_batch
-    from neopain.train_io import save_checkpoint
+    from neopain.train.checkpoint import save_checkpoint
 
     torch.manual_seed(seed)
     model = create_model(name, pretrained=False, input_size=input_size, head=HeadConfig(units=(32,), dropout=0.0))

@@ -97,7 +97,7 @@ def test_cached_sampling_grid_equals_affine_grid():
 
 
 def test_epoch_batches_warp_in_chunks_exactly_like_whole_epoch():
-    from neopain.train_loop import WARP_CHUNK, batch_starts, epoch_batches
+    from neopain.train.loop import WARP_CHUNK, batch_starts, epoch_batches
 
     n, batch = WARP_CHUNK + 37, 16
     images = torch.randint(0, 256, (n, 3, 24, 24), dtype=torch.uint8)

@@ -14,7 +14,7 @@ from neopain.evaluate.protocol import EvalConfig, plan, run_protocol
 from neopain.evaluate.report import build_report
 from neopain.evaluate.results import ResultsError, load_records
 from neopain.evaluate.splits import SplitError
-from neopain.train import TrainConfig, train
+from neopain.train.trainer import TrainConfig, train
 
 torch.set_num_threads(1)
 

@@ -15,11 +15,11 @@ import torch
 from typer.testing import CliRunner
 
 from neopain.data.synthetic import SynthConfig, identity_for, render_image
-from neopain.explain import BgrModel, IGSettings, explain_crops, make_baseline, positive_map
-from neopain.explain_regions import mask_shares, place_regions, present_regions
+from neopain.explain.ig import BgrModel, IGSettings, explain_crops, make_baseline, positive_map
+from neopain.faces.regions import mask_shares, place_regions, present_regions
 from neopain.models import create_model
 from neopain.nfcs import REGIONS, region_bit
-from neopain.train_io import CheckpointError, save_checkpoint
+from neopain.train.checkpoint import CheckpointError, save_checkpoint
 
 torch.set_num_threads(1)
 
@@ -115,8 +115,8 @@ def test_region_outside_the_crop_is_clipped_and_flagged():
 
 
 def test_clipped_region_is_flagged_in_the_row(tiny_model):
-    from neopain.explain_inputs import Item
-    from neopain.explain_run import score_item
+    from neopain.explain.inputs import Item
+    from neopain.explain.run import score_item
 
     crop = _crops(1, seed=2, size=32)[0]
     attr = explain_crops(tiny_model, tiny_model.cfg, [crop], IGSettings(n_steps=8, max_steps=8))[0]
@@ -241,7 +241,7 @@ def test_faces_manifest_with_masks_scores_true_regions(folder, tmp_path):
     ]
     manifest = tmp_path / "faces.csv"
     manifest.write_text(header + "".join(lines))
-    from neopain.explain_run import RunOptions, run_explain
+    from neopain.explain.run import RunOptions, run_explain
 
     run = run_explain(
         ckpt, [manifest], tmp_path / "out", RunOptions(ig=IGSettings(n_steps=16), detector="box")
@@ -254,7 +254,7 @@ def test_faces_manifest_with_masks_scores_true_regions(folder, tmp_path):
 
 
 def test_checkpoint_without_config_is_a_clear_error(tiny_model, tmp_path):
-    from neopain.explain_run import run_explain
+    from neopain.explain.run import run_explain
 
     bad = _checkpoint(tiny_model, tmp_path / "noconfig.pt", with_config=False)
     with pytest.raises(CheckpointError, match="config"):
@@ -262,9 +262,9 @@ def test_checkpoint_without_config_is_a_clear_error(tiny_model, tmp_path):
 
 
 def test_launcher_imports_no_torch_and_worker_explains_a_crop(folder, tmp_path):
-    code = "import sys, neopain.explain_service; assert 'torch' not in sys.modules and 'captum' not in sys.modules"
+    code = "import sys, neopain.explain.service; assert 'torch' not in sys.modules and 'captum' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
-    from neopain.explain_service import ExplainServiceError, explain_record
+    from neopain.explain.service import ExplainServiceError, explain_record
 
     root, ckpt = folder
     out_png = tmp_path / "record.png"

@@ -12,9 +12,8 @@ from typer.testing import CliRunner
 
 import neopain.cli.export  # noqa: F401  (registers the commands on the app)
 from neopain.cli.apps import app
-from neopain.export import ExportError, check_parity, export_checked, weights_hash
-from neopain.export_onnx_io import COMPACT_TOLERANCE, compact_checked, load_model, logits, read_metadata
-from neopain.export_quant import (
+from neopain.export.onnx_io import COMPACT_TOLERANCE, compact_checked, load_model, logits, read_metadata
+from neopain.export.quant import (
     META_INT8,
     QuantizeError,
     _quantize_static,
@@ -22,11 +21,12 @@ from neopain.export_quant import (
     float_layers,
     quantize,
 )
-from neopain.export_table import META_TABLE_II, table_ii
+from neopain.export.table import META_TABLE_II, table_ii
+from neopain.export.to_onnx import ExportError, check_parity, export_checked, weights_hash
 from neopain.faces import CropSettings
-from neopain.inference_model import META_CARD, META_QUANTIZATION, META_SYNTHETIC, OnnxClassifier
+from neopain.inference.model import META_CARD, META_QUANTIZATION, META_SYNTHETIC, OnnxClassifier
 from neopain.preprocess import preprocess_batch
-from neopain.train_io import load_checkpoint
+from neopain.train.checkpoint import load_checkpoint
 from tests._export_helpers import cue_crops, make_checkpoint
 from tests._train_helpers import make_faces
 
@@ -108,7 +108,7 @@ def _raw_static(trained: dict, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_compaction_is_checked_on_this_cpu_and_falls_back(trained: dict, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import neopain.export_onnx_io as onnx_io
+    from neopain.export import onnx_io
 
     model, batch = _raw_static(trained, tmp_path)
     small = compact_checked(model, batch)
@@ -184,8 +184,8 @@ def test_output_bias_correction_cancels_a_mean_logit_shift(trained: dict) -> Non
 
 
 def test_training_crop_travels_from_checkpoint_to_predictor(tmp_path: Path) -> None:
-    from neopain.inference import crop_settings_from
-    from neopain.train_io import crop_for
+    from neopain.inference.predictor import crop_settings_from
+    from neopain.train.checkpoint import crop_for
 
     cut = {"size": 64, "margin": 0.1, "align": True}
     checkpoint = make_checkpoint(tmp_path, steps=0, extra={"crop": cut})
@@ -257,7 +257,7 @@ def test_export_cli_writes_models_and_table(trained: dict, tmp_path: Path) -> No
     ("sse2", "other"),
 ])
 def test_cpu_summary_names_the_int8_kernel_family(tmp_path: Path, flags: str, kernels: str) -> None:
-    from neopain.export_cpu import cpu_summary
+    from neopain.export.cpu import cpu_summary
 
     info = tmp_path / "cpuinfo"
     info.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t: sse2\n")

@@ -15,13 +15,13 @@ from typer.testing import CliRunner
 
 import neopain.cli.export  # noqa: F401  (registers the commands on the app)
 from neopain.cli.apps import app
-from neopain.export import export_checked
-from neopain.export_onnx_io import load_model, save_atomic, set_metadata
-from neopain.export_quant import quantize
+from neopain.export.onnx_io import load_model, save_atomic, set_metadata
+from neopain.export.quant import quantize
+from neopain.export.to_onnx import export_checked
 from neopain.imageio import ImageError
-from neopain.inference import STAGES, Assessment, ModelFileError, Predictor
-from neopain.inference_quality import REASONS, QualityGate, sharpness
-from neopain.inference_stream import StreamPredictor
+from neopain.inference.predictor import STAGES, Assessment, ModelFileError, Predictor
+from neopain.inference.quality import REASONS, QualityGate, sharpness
+from neopain.inference.stream import StreamPredictor
 from tests._export_helpers import astronaut_bgr, cue_crops, make_checkpoint, on_canvas
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +47,8 @@ def _jpeg(image: np.ndarray) -> bytes:
 def test_importing_the_predictor_does_not_import_torch(models) -> None:
     code = (
         "import sys, numpy as np\n"
-        "import neopain.inference, neopain.inference_stream, neopain.export_quant, neopain.export_table\n"
-        "from neopain.inference import Predictor\n"
+        "import neopain.inference.predictor, neopain.inference.stream, neopain.export.quant, neopain.export.table\n"
+        "from neopain.inference.predictor import Predictor\n"
         f"p = Predictor.from_files({str(models['int8'])!r})\n"
         "p.assess(np.full((120, 160, 3), 128, np.uint8))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 import neopain.cli.train  # noqa: F401  (registers the commands)
 from neopain.cli.apps import app
 from neopain.data.manifest import binary_task, read_manifest
-from neopain.train import TrainConfig
-from neopain.train_io import load_checkpoint
-from neopain.tune import run_tune
+from neopain.train.checkpoint import load_checkpoint
+from neopain.train.trainer import TrainConfig
+from neopain.train.tune import run_tune
 
 torch.set_num_threads(1)
 runner = CliRunner()

@@ -16,16 +16,16 @@ import neopain.cli.train  # noqa: F401  (registers the commands)
 from neopain.augment import Augmenter
 from neopain.cli.apps import app
 from neopain.data.manifest import Sample, binary_task, read_manifest, write_manifest
-from neopain.explain_regions import CANONICAL_LANDMARKS
+from neopain.faces.regions import CANONICAL_LANDMARKS
 from neopain.imageio import write_image
 from neopain.models import create_model, normalize_bgr
 from neopain.preprocess import HeadConfig
-from neopain.train import TrainConfig, train
-from neopain.train_data import load_faces
-from neopain.train_io import read_checkpoint
-from neopain.train_loop import batch_starts, make_runtime, region_batches, train_step
-from neopain.train_prior import RegionPrior, feature_blur, outside_share, path_attribution, region_penalty
-from neopain.train_regions import RegionMaskError, region_masks, resolve_source
+from neopain.train.checkpoint import read_checkpoint
+from neopain.train.data import load_faces
+from neopain.train.loop import batch_starts, make_runtime, region_batches, train_step
+from neopain.train.prior import RegionPrior, feature_blur, outside_share, path_attribution, region_penalty
+from neopain.train.regions import RegionMaskError, region_masks, resolve_source
+from neopain.train.trainer import TrainConfig, train
 
 torch.set_num_threads(1)
 

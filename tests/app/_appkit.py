@@ -27,10 +27,10 @@ def build_tiny_onnx(folder: Path, synthetic: bool = True) -> Path:
     """An untrained MobileNetV2 at 64 px, saved as a training checkpoint and exported by the export stage."""
     import torch
 
-    from neopain.export import export_onnx
+    from neopain.export.to_onnx import export_onnx
     from neopain.models import create_model
     from neopain.preprocess import HeadConfig
-    from neopain.train_io import save_checkpoint
+    from neopain.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model(

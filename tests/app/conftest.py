@@ -24,7 +24,7 @@ def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_predictor(onnx_model: Path):  # type: ignore[no-untyped-def]
-    from neopain.inference import Predictor
+    from neopain.inference.predictor import Predictor
 
     return Predictor.from_files(onnx_model, detector="yunet")
 

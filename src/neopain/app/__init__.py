@@ -1,1 +1,36 @@
-"""The bedside web app: FastAPI server, camera loop, records, history, charts, accounts, audit."""
+"""The bedside web app (FastAPI): settings, database, accounts, assessments, history, audit, retention,
+and the commands' entry points into them. Never imports torch.
+"""
+
+from __future__ import annotations
+
+from neopain.lazy import lazy_api
+
+# Each public name and the module defining it; other stages import these names from here only.
+_API = {
+    "make_engine": "core.db",
+    "session_factory": "core.db",
+    "session_scope": "core.db",
+    "upgrade": "core.db",
+    "ModelUnavailable": "core.inference",
+    "load_predictor": "core.inference",
+    "PasswordPolicyError": "core.security",
+    "AppSettings": "core.settings",
+    "ImageStore": "core.storage",
+    "TlsError": "core.tls",
+    "check_pair": "core.tls",
+    "fingerprint": "core.tls",
+    "is_loopback": "core.tls",
+    "self_signed": "core.tls",
+    "create_app": "main",
+    "first_login": "main",
+    "UserCreate": "schemas",
+    "export_labelled": "services.export",
+    "purge_quarantine": "services.orphans",
+    "purge_images": "services.retention",
+    "UserExists": "services.users",
+    "create_user": "services.users",
+}
+
+__all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)
+__getattr__ = lazy_api(__name__, _API, globals())

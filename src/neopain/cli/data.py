@@ -14,12 +14,21 @@ from rich.text import Text
 
 from neopain.cli.apps import data_app
 from neopain.cli.common import track, user_errors
-from neopain.data.folder import SUBJECT_RULES, import_csv, import_folder
-from neopain.data.icope import DEFAULT_NO_PAIN_STIMULI, DEFAULT_PAIN_STIMULI, import_icope
-from neopain.data.importing import DatasetError, ImportResult, Problem
-from neopain.data.manifest import ManifestError
-from neopain.data.unifesp import import_unifesp
-from neopain.data.validate import ValidationReport, validate_manifest
+from neopain.data import (
+    DEFAULT_NO_PAIN_STIMULI,
+    DEFAULT_PAIN_STIMULI,
+    SUBJECT_RULES,
+    DatasetError,
+    ImportResult,
+    ManifestError,
+    Problem,
+    ValidationReport,
+    import_csv,
+    import_folder,
+    import_icope,
+    import_unifesp,
+    validate_manifest,
+)
 from neopain.imageio import ImageError
 from neopain.nfcs import LABELS
 

@@ -82,8 +82,7 @@ def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, li
 
 def serve_demo(out: Path, host: str, port: int) -> None:
     """Create a first login and serve the app with the model the demo just made."""
-    from neopain.app.core.settings import AppSettings
-    from neopain.app.main import first_login
+    from neopain.app import AppSettings, first_login
 
     os.environ["NEOPAIN_DATA_DIR"] = str(out / "app")
     model = out / "model.int8.onnx"

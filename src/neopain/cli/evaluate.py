@@ -9,7 +9,7 @@ import typer
 
 from neopain.cli.apps import app
 from neopain.cli.common import console, user_errors
-from neopain.data.manifest import ManifestError, binary_task, read_manifest
+from neopain.data import ManifestError, binary_task, read_manifest
 from neopain.imageio import ImageError
 
 PROTOCOL_CHOICES = {"paper": ("paper",), "subject": ("subject",), "both": ("paper", "subject")}
@@ -83,9 +83,7 @@ def evaluate_command(
     region_source: Annotated[str, typer.Option(help="regions for the prior: auto | mask | placed")] = "auto",
 ) -> None:
     """Evaluate models with the paper's protocol and the subject-independent one; write the report."""
-    from neopain.evaluate.card import write_model_card
-    from neopain.evaluate.protocol import EvalConfig, run_protocol, train_final
-    from neopain.evaluate.report import write_report
+    from neopain.evaluate import EvalConfig, run_protocol, train_final, write_model_card, write_report
     from neopain.train import TrainConfig
 
     if protocol not in PROTOCOL_CHOICES:

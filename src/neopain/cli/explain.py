@@ -10,7 +10,7 @@ import typer
 
 from neopain.cli.apps import app
 from neopain.cli.common import console, track, user_errors
-from neopain.data.manifest import ManifestError
+from neopain.data import ManifestError
 from neopain.imageio import ImageError
 from neopain.weights import WeightsError
 
@@ -78,10 +78,8 @@ def explain_command(
 ) -> None:
     """Integrated Gradients (as the paper, black baseline) with NFCS region scores: PNGs, regions.csv,
     summary.json and index.html under OUT."""
-    from neopain.explain import IGSettings
-    from neopain.explain_inputs import InputError
-    from neopain.explain_run import RunOptions, run_explain
-    from neopain.train_io import CheckpointError
+    from neopain.explain import IGSettings, InputError, RunOptions, run_explain
+    from neopain.train import CheckpointError
 
     with user_errors(ValueError):
         ig = IGSettings(

@@ -13,19 +13,18 @@ import typer
 
 from neopain.cli.apps import app
 from neopain.cli.common import console, track, user_errors
-from neopain.data.manifest import ManifestError
+from neopain.data import ManifestError
 from neopain.imageio import ImageError, is_image_file
-from neopain.inference_model import ModelFileError
+from neopain.inference import ModelFileError
 
 INT8_CHOICES = ("static", "dynamic-gemm", "dynamic", "none")
 
 
 def _export_errors():
-    from neopain.export import ExportError
-    from neopain.export_quant import QuantizeError
+    from neopain.export import ExportError, QuantizeError
     from neopain.models import ModelError
     from neopain.preprocess import ConfigError
-    from neopain.train_io import CheckpointError
+    from neopain.train import CheckpointError
 
     return user_errors(ExportError, QuantizeError, CheckpointError, ModelError, ConfigError, ModelFileError,
                        ManifestError, ImageError)
@@ -51,8 +50,7 @@ def export_command(
     """Export a checkpoint to ONNX (parity-checked against torch) and quantise it to int8."""
     if int8 not in INT8_CHOICES:
         raise typer.BadParameter(f"--int8 must be one of {', '.join(INT8_CHOICES)}")
-    from neopain.export import export_checked
-    from neopain.export_quant import describe, load_face_crops, quantize
+    from neopain.export import describe, export_checked, load_face_crops, quantize
 
     with _export_errors():
         needs_calibration = int8 == "static" or table_ii is not None
@@ -73,8 +71,7 @@ def export_command(
 
 
 def _write_table_ii(variants: dict[str, Path], test_faces: Path, out: Path) -> None:
-    from neopain.export_quant import load_face_crops
-    from neopain.export_table import record_table_ii, table_ii
+    from neopain.export import load_face_crops, record_table_ii, table_ii
 
     crops, targets = load_face_crops(test_faces, labelled_only=True)
     json_path, md_path = out.with_name(f"{out.stem}.table_ii.json"), out.with_name(f"{out.stem}.table_ii.md")
@@ -162,7 +159,7 @@ def _video_rows(stream: Any, video: Path, every: int) -> Iterator[dict[str, Any]
 
 def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
     """CSV or JSON by suffix, written atomically."""
-    from neopain.faces.cache import atomic_write_bytes
+    from neopain.atomic import atomic_write_bytes
 
     if out.suffix.lower() == ".json":
         return atomic_write_bytes(out, (json.dumps(rows, indent=2) + "\n").encode())
@@ -192,8 +189,7 @@ def predict_command(
     threads: int = typer.Option(2, min=1, help="ONNX Runtime threads"),
 ) -> None:
     """Assess face images (or a video) with an exported model: label, P(pain), box and timings."""
-    from neopain.inference import Predictor
-    from neopain.inference_stream import StreamPredictor
+    from neopain.inference import Predictor, StreamPredictor
 
     if not inputs and video is None:
         raise typer.BadParameter("give image files/folders or --video FILE")

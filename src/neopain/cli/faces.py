@@ -11,11 +11,14 @@ from rich.table import Table
 
 from neopain.cli.apps import faces_app
 from neopain.cli.common import console, track, user_errors
-from neopain.data.manifest import ManifestError
-from neopain.faces.base import DetectorInputError
-from neopain.faces.crop import CropSettings
-from neopain.faces.extract import ExtractSummary, extract_faces
-from neopain.faces.retinaface import export_retinaface_onnx
+from neopain.data import ManifestError
+from neopain.faces import (
+    CropSettings,
+    DetectorInputError,
+    ExtractSummary,
+    export_retinaface_onnx,
+    extract_faces,
+)
 from neopain.imageio import ImageError
 from neopain.weights import WeightsError
 

@@ -16,10 +16,7 @@ def export_labelled_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for images/ and manifest.csv.")],
 ) -> None:
     """Export the records a clinician confirmed or corrected (dataset 'ward', subject = opaque baby id)."""
-    from neopain.app.core.db import make_engine, session_factory, upgrade
-    from neopain.app.core.settings import AppSettings
-    from neopain.app.core.storage import ImageStore
-    from neopain.app.services.export import export_labelled
+    from neopain.app import AppSettings, ImageStore, export_labelled, make_engine, session_factory, upgrade
 
     settings = AppSettings()
     with user_errors(OSError, ValueError):

@@ -28,7 +28,7 @@ def _settings(  # type: ignore[no-untyped-def]
     model: Path | None = None, https: bool = False, explain_checkpoint: Path | None = None,
     accept_empty_database: bool = False,
 ):
-    from neopain.app.core.settings import AppSettings
+    from neopain.app import AppSettings
 
     overrides: dict[str, object] = {"https": https} if https else {}
     if accept_empty_database:
@@ -42,7 +42,7 @@ def _settings(  # type: ignore[no-untyped-def]
 
 def tls_files(settings, host: str, https: bool, cert: Path | None, key: Path | None):  # type: ignore[no-untyped-def]
     """(cert, key) to serve with, or None for plain HTTP on loopback."""
-    from neopain.app.core.tls import check_pair, is_loopback, self_signed
+    from neopain.app import check_pair, is_loopback, self_signed
 
     own = check_pair(cert, key)
     if own is not None:
@@ -88,9 +88,7 @@ def serve(
     """Serve the bedside web app (camera, history, charts) to the browsers of the ward."""
     import uvicorn
 
-    from neopain.app.core.inference import ModelUnavailable, load_predictor
-    from neopain.app.core.tls import TlsError, fingerprint
-    from neopain.app.main import create_app
+    from neopain.app import ModelUnavailable, TlsError, create_app, fingerprint, load_predictor
 
     with user_errors(ServeError, TlsError, ModelUnavailable, OSError, ValueError):
         if model is not None and not model.is_file():
@@ -128,10 +126,16 @@ def users_create(
     role: Annotated[str, typer.Option(help="nurse | researcher | admin")] = "nurse",
 ) -> None:
     """Create an account; the password comes from $NEOPAIN_NEW_PASSWORD or a hidden prompt."""
-    from neopain.app.core.db import make_engine, session_factory, session_scope, upgrade
-    from neopain.app.core.security import PasswordPolicyError
-    from neopain.app.schemas import UserCreate
-    from neopain.app.services.users import UserExists, create_user
+    from neopain.app import (
+        PasswordPolicyError,
+        UserCreate,
+        UserExists,
+        create_user,
+        make_engine,
+        session_factory,
+        session_scope,
+        upgrade,
+    )
 
     password = os.environ.get(PASSWORD_ENV) or typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True
@@ -151,7 +155,7 @@ def users_create(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database to the newest schema (the server also does this at start)."""
-    from neopain.app.core.db import make_engine, upgrade
+    from neopain.app import make_engine, upgrade
 
     engine = make_engine(_settings().database_url)
     upgrade(engine)
@@ -172,10 +176,7 @@ def db_purge(
 ) -> None:
     """Delete the images older than the retention period (rows and labels stay; each purge is audited),
     or with --orphans the quarantined image files that no record refers to."""
-    from neopain.app.core.db import make_engine, session_factory, upgrade
-    from neopain.app.core.storage import ImageStore
-    from neopain.app.services.orphans import purge_quarantine
-    from neopain.app.services.retention import purge_images
+    from neopain.app import ImageStore, make_engine, purge_images, purge_quarantine, session_factory, upgrade
 
     settings = _settings()
     with user_errors(ValueError):

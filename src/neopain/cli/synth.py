@@ -9,7 +9,7 @@ import typer
 
 from neopain.cli.apps import data_app
 from neopain.cli.common import console, track, user_errors
-from neopain.data.manifest import ManifestError, read_manifest, summarize
+from neopain.data import ManifestError, read_manifest, summarize
 from neopain.imageio import ImageError
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder (images/, masks/, manifest.csv).")]
@@ -32,7 +32,7 @@ def synth(
     label_noise: LabelNoise = 0.02,
 ) -> None:
     """Generate synthetic newborn faces with known NFCS actions, labels and region masks."""
-    from neopain.data.synthetic import synthesize
+    from neopain.data import synthesize
 
     with user_errors(ValueError, OSError, ManifestError, ImageError):
         manifest = synthesize(

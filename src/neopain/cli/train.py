@@ -10,15 +10,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from neopain.cli.apps import app
 from neopain.cli.common import console, user_errors
-from neopain.data.manifest import ManifestError, binary_task, read_manifest
+from neopain.data import ManifestError, binary_task, read_manifest
 from neopain.imageio import ImageError
 
 
 def _errors():
     from neopain.models import ModelError
     from neopain.preprocess import ConfigError
-    from neopain.train_data import TrainDataError
-    from neopain.train_io import CheckpointError
+    from neopain.train import CheckpointError, TrainDataError
 
     return user_errors(ManifestError, ImageError, ModelError, TrainDataError, CheckpointError, ConfigError,
                        ValueError)
@@ -109,7 +108,7 @@ def tune_command(
     weights: Path | None = typer.Option(None),
 ) -> None:
     """Random search of the head (1-3 layers of 50-2048 units), as the paper."""
-    from neopain.tune import run_tune
+    from neopain.train import run_tune
 
     with _errors():
         samples = binary_task(read_manifest(faces))

@@ -1,1 +1,35 @@
-"""Datasets: the manifest format, adapters that build one, and the synthetic benchmark."""
+"""Datasets in and out: manifests, dataset adapters (iCOPE, UNIFESP, folders, CSV), validation and
+the synthetic benchmark with its known answer.
+"""
+
+from __future__ import annotations
+
+from neopain.lazy import lazy_api
+
+# Each public name and the module defining it; other stages import these names from here only.
+_API = {
+    "SUBJECT_RULES": "folder",
+    "import_csv": "folder",
+    "import_folder": "folder",
+    "DEFAULT_NO_PAIN_STIMULI": "icope",
+    "DEFAULT_PAIN_STIMULI": "icope",
+    "import_icope": "icope",
+    "DatasetError": "importing",
+    "ImportResult": "importing",
+    "Problem": "importing",
+    "ManifestError": "manifest",
+    "Sample": "manifest",
+    "binary_task": "manifest",
+    "manifest_hash": "manifest",
+    "read_manifest": "manifest",
+    "resolve_path": "manifest",
+    "summarize": "manifest",
+    "write_manifest": "manifest",
+    "synthesize": "synthetic",
+    "import_unifesp": "unifesp",
+    "ValidationReport": "validate",
+    "validate_manifest": "validate",
+}
+
+__all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)
+__getattr__ = lazy_api(__name__, _API, globals())

@@ -1,6 +1,22 @@
-"""Evaluation: splits (image-wise and subject-wise), metrics, statistics, the pixel baseline, the protocol
-runner, reports and model cards.
-
-Only ``protocol`` imports torch (it trains through ``neopain.train``); everything else works on the
-probabilities saved per repetition, so reports and cards can be rebuilt without the models.
+"""Honest numbers: splits (image-wise and subject-wise), metrics, statistics, the pixel baseline, the
+protocol runner, reports and model cards. Only ``protocol`` needs torch (it trains through ``neopain.train``).
 """
+
+from __future__ import annotations
+
+from neopain.lazy import lazy_api
+
+# Each public name and the module defining it; other stages import these names from here only.
+_API = {
+    "card_summary": "card",
+    "write_model_card": "card",
+    "METRIC_NAMES": "metrics",
+    "binary_metrics": "metrics",
+    "EvalConfig": "protocol",
+    "run_protocol": "protocol",
+    "train_final": "protocol",
+    "write_report": "report",
+}
+
+__all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)
+__getattr__ = lazy_api(__name__, _API, globals())

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from neopain.data.manifest import Sample, resolve_path
+from neopain.data import Sample, resolve_path
 from neopain.imageio import read_image
 
 BASELINE_NAME = "pixel logistic regression"

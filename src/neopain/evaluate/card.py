@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from neopain.data.manifest import Sample, manifest_hash
+from neopain.data import Sample, manifest_hash
 from neopain.evaluate import tables as tb
 from neopain.evaluate.metrics import METRIC_NAMES, MetricError, Summary, calibration_bins
 from neopain.evaluate.results import (

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from neopain.data.manifest import Sample, manifest_hash
+from neopain.data import Sample, manifest_hash
 from neopain.evaluate import baseline as bl
 from neopain.evaluate.card import data_summary
 from neopain.evaluate.metrics import binary_metrics
@@ -151,7 +151,7 @@ def make_splits(
 
 def _check_trainable(samples: Sequence[Sample], split: Split, config: EvalConfig) -> None:
     """The trainer must be able to carve its validation subjects from this split's training part."""
-    from neopain.train_data import TrainDataError, check_task, split_train_val
+    from neopain.train import TrainDataError, check_task, split_train_val
 
     part = [samples[i] for i in split.train]
     try:
@@ -168,7 +168,7 @@ def plan(
     samples: Sequence[Sample], manifest_file: str | Path, out_dir: str | Path, config: EvalConfig
 ) -> list[Job]:
     """Every repetition to run, after every check that can fail; writes nothing."""
-    from neopain.train_data import TrainDataError, face_files
+    from neopain.train import TrainDataError, face_files
 
     _check_config(config)
     targets(samples)  # every row labelled
@@ -253,8 +253,7 @@ class _Scorer:
         return bl.fit_predict(self._features, self.y, job.split.train, job.split.test, seed=job.split.seed)
 
     def _cnn(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
-        from neopain.train_data import load_faces
-        from neopain.train_loop import make_runtime, predict_proba
+        from neopain.train import load_faces, make_runtime, predict_proba
 
         work = (
             self.out_dir / "work" / job.protocol / job.design / job.model / f"repeat_{job.split.repeat:02d}"

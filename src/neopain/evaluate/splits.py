@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neopain.data.manifest import Sample
+from neopain.data import Sample
 from neopain.nfcs import LABELS
 
 IMAGE_HOLDOUT = "image-wise hold-out"

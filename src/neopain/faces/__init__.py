@@ -1,40 +1,44 @@
-"""Face detection and face crops.
-
-Importing this package never imports torch: the RetinaFace torch backend is loaded by
-``create_detector("retinaface")`` only.
+"""Faces found and cut: detectors (YuNet, RetinaFace, boxes), the training / serving crop, and where
+the NFCS regions lie on a face. Importing it never imports torch (RetinaFace's torch backend loads on use).
 """
 
 from __future__ import annotations
 
-from neopain.faces.base import (
-    LANDMARK_NAMES,
-    BoxDetector,
-    DetectorInputError,
-    Face,
-    FaceDetector,
-    available_detectors,
-    box_iou,
-    choose_face,
-    create_detector,
-    register_detector,
-)
-from neopain.faces.crop import CropSettings, crop_affine, crop_face, crop_mask, transform_points, warp_crop
+from neopain.lazy import lazy_api
 
-__all__ = [
-    "LANDMARK_NAMES",
-    "BoxDetector",
-    "CropSettings",
-    "DetectorInputError",
-    "Face",
-    "FaceDetector",
-    "available_detectors",
-    "box_iou",
-    "choose_face",
-    "create_detector",
-    "crop_affine",
-    "crop_face",
-    "crop_mask",
-    "register_detector",
-    "transform_points",
-    "warp_crop",
-]
+# Each public name and the module defining it; other stages import these names from here only.
+_API = {
+    "BoxDetector": "base",
+    "DetectorInputError": "base",
+    "Face": "base",
+    "FaceDetector": "base",
+    "LANDMARK_NAMES": "base",
+    "available_detectors": "base",
+    "box_iou": "base",
+    "choose_face": "base",
+    "create_detector": "base",
+    "register_detector": "base",
+    "CropSettings": "crop",
+    "crop_affine": "crop",
+    "crop_face": "crop",
+    "crop_mask": "crop",
+    "crop_with": "crop",
+    "read_crop_file": "crop",
+    "transform_points": "crop",
+    "warp_crop": "crop",
+    "ExtractSummary": "extract",
+    "extract_faces": "extract",
+    "FEATURE_SCALE": "regions",
+    "LandmarkError": "regions",
+    "canonical_in_crop": "regions",
+    "canonical_landmarks": "regions",
+    "mask_shares": "regions",
+    "place_regions": "regions",
+    "present_regions": "regions",
+    "region_shares": "regions",
+    "scale_points": "regions",
+    "export_retinaface_onnx": "retinaface",
+}
+
+__all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)
+__getattr__ = lazy_api(__name__, _API, globals())

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 if TYPE_CHECKING:
-    from neopain.data.manifest import Sample
+    from neopain.data import Sample
 
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "right_mouth", "left_mouth")
 """Landmark order of RetinaFace and YuNet; "right" is the subject's right (the image's left)."""

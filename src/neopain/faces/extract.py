@@ -24,7 +24,7 @@ import numpy as np
 
 from neopain.atomic import atomic_write_text
 from neopain.config import get_settings
-from neopain.data.manifest import Sample, read_manifest, resolve_path, write_manifest
+from neopain.data import Sample, read_manifest, resolve_path, write_manifest
 from neopain.faces.base import DetectorInputError, Face, FaceDetector, choose_face, create_detector
 from neopain.faces.cache import CacheEntry, CropCache, atomic_write_bytes, sha256_bytes, write_if_changed
 from neopain.faces.crop import CROP_FILE, CropSettings, crop_mask, crop_with

@@ -1,6 +1,6 @@
 """Integrated-Gradients overlays of saved records, made by a separate worker process.
 
-The server never imports torch or captum: ``neopain.explain_service`` runs ``neopain.explain_worker`` in a
+The server never imports torch or captum: ``neopain.explain.service`` runs ``neopain.explain.worker`` in a
 subprocess with a timeout, which writes the overlay PNG. Here we decide whether explanations are
 available (checked with ``find_spec``, which does not import), allow one explanation at a time per
 process, and move the finished PNG beside the record's frame atomically.
@@ -96,7 +96,7 @@ class Explainer:
             self._running.release()
 
     def _run(self, frame: Path, image_name: str) -> Explained:
-        from neopain.explain_service import ExplainServiceError, explain_record
+        from neopain.explain import ExplainServiceError, explain_record
 
         overlay = explanation_name(image_name)
         tmp = self.images.temp_path(overlay)

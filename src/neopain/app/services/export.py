@@ -12,7 +12,7 @@ from neopain.app.core.audit import audit
 from neopain.app.core.storage import ImageStore, ImageStoreError
 from neopain.app.models import Record
 from neopain.atomic import atomic_write_bytes
-from neopain.data.manifest import Sample, write_manifest
+from neopain.data import Sample, write_manifest
 from neopain.nfcs import ACTIONS
 
 DATASET = "ward"

@@ -1,4 +1,4 @@
-"""Explanations for the bedside server without torch: run ``neopain.explain_worker`` in a subprocess.
+"""Explanations for the bedside server without torch: run ``neopain.explain.worker`` in a subprocess.
 
 Importing this module imports neither torch nor captum (a test checks it): the server asks for the
 explanation of one saved record, and the worker process pays for torch, the model and IG, then exits.
@@ -42,7 +42,7 @@ def explain_record(
     command = [
         sys.executable,
         "-m",
-        "neopain.explain_worker",
+        "neopain.explain.worker",
         str(checkpoint_path),
         str(image_path),
         str(out_png),

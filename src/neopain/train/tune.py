@@ -14,10 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from neopain.data.manifest import Sample
+from neopain.data import Sample
 from neopain.preprocess import HeadConfig
-from neopain.train import TrainConfig, train
-from neopain.train_io import write_text
+from neopain.train.checkpoint import write_text
+from neopain.train.trainer import TrainConfig, train
 
 log = logging.getLogger(__name__)
 

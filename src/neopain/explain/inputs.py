@@ -22,11 +22,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from neopain.data.manifest import ManifestError, Sample, read_manifest, resolve_path
-from neopain.explain_regions import canonical_in_crop, canonical_landmarks, present_regions, scale_points
-from neopain.faces import CropSettings, Face, FaceDetector, choose_face, create_detector, crop_face, crop_mask
-from neopain.faces.base import DetectorInputError
-from neopain.faces.crop import transform_points
+from neopain.data import ManifestError, Sample, read_manifest, resolve_path
+from neopain.faces import (
+    CropSettings,
+    DetectorInputError,
+    Face,
+    FaceDetector,
+    canonical_in_crop,
+    canonical_landmarks,
+    choose_face,
+    create_detector,
+    crop_face,
+    crop_mask,
+    present_regions,
+    scale_points,
+    transform_points,
+)
 from neopain.imageio import ImageError, is_image_file, read_image
 
 __all__ = ["InputError", "Item", "Missed", "iter_items", "list_sources"]

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 
 from neopain.atomic import atomic_write_bytes as atomic_write
-from neopain.explain import Attribution, IGSettings, explain_crops, target_index
-from neopain.explain_inputs import Item, Missed, iter_items
-from neopain.explain_regions import LandmarkError, mask_shares, place_regions, region_shares
-from neopain.explain_render import (
+from neopain.explain.ig import Attribution, IGSettings, explain_crops, target_index
+from neopain.explain.inputs import Item, Missed, iter_items
+from neopain.explain.render import (
     GridPager,
     Tile,
     blend_heatmap,
@@ -34,6 +33,7 @@ from neopain.explain_render import (
     write_gallery,
     write_png,
 )
+from neopain.faces import LandmarkError, mask_shares, place_regions, region_shares
 from neopain.nfcs import REGIONS
 
 __all__ = ["CSV_FIELDS", "RunOptions", "RunSummary", "run_explain", "summarise_rows"]
@@ -278,7 +278,7 @@ def run_explain(
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
 ) -> RunSummary:
     """Explain every input with the checkpoint's model; write everything under ``out_dir``."""
-    from neopain.train_io import crop_for, load_checkpoint
+    from neopain.train import crop_for, load_checkpoint
 
     options = options or RunOptions()
     out_dir = Path(out_dir)

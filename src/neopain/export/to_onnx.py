@@ -1,7 +1,7 @@
 """Checkpoint -> ONNX classifier with its config, id and card in the metadata, checked against torch.
 
 The exported graph takes the preprocessed float32 N x 3 x S x S batch (``neopain.preprocess``) and
-returns logits N x 2; the batch axis is dynamic. Quantisation lives in ``neopain.export_quant``.
+returns logits N x 2; the batch axis is dynamic. Quantisation lives in ``neopain.export.quant``.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from neopain.evaluate.card import card_summary
-from neopain.export_compat import exportable
-from neopain.export_onnx_io import load_model, save_atomic, set_metadata, temp_path
+from neopain.evaluate import card_summary
+from neopain.export.compat import exportable
+from neopain.export.onnx_io import load_model, save_atomic, set_metadata, temp_path
 from neopain.faces import CropSettings
-from neopain.inference_model import (
+from neopain.inference import (
     INPUT_NAME,
     META_CARD,
     META_CONFIG,
@@ -34,7 +34,7 @@ from neopain.inference_model import (
     OnnxClassifier,
 )
 from neopain.preprocess import ModelConfig, preprocess_batch
-from neopain.train_io import load_checkpoint
+from neopain.train import load_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from neopain.atomic import atomic_path
-from neopain.inference_model import ModelFileError, parse_metadata
+from neopain.inference import ModelFileError, parse_metadata
 from neopain.log import get_logger
 
 log = get_logger(__name__)

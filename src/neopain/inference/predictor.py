@@ -3,7 +3,7 @@
 ONNX Runtime, OpenCV and numpy only: importing this module never imports torch (a test checks it).
 The classifier's preprocessing comes from the model file's metadata and the crop from
 ``neopain.faces.crop``, the very code that cut the training faces. A quality gate
-(``neopain.inference_quality``) answers "no assessment" with a reason instead of guessing.
+(``neopain.inference.quality``) answers "no assessment" with a reason instead of guessing.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from neopain.faces import CropSettings, Face, FaceDetector, choose_face, create_detector
-from neopain.faces.crop import crop_with
+from neopain.faces import CropSettings, Face, FaceDetector, choose_face, create_detector, crop_with
 from neopain.imageio import ImageError, decode_image
-from neopain.inference_model import META_CROP, ModelFileError, OnnxClassifier
-from neopain.inference_quality import REASONS, QualityGate, crop_reason, detection_reason
+from neopain.inference.model import META_CROP, ModelFileError, OnnxClassifier
+from neopain.inference.quality import REASONS, QualityGate, crop_reason, detection_reason
 from neopain.preprocess import ModelConfig
 
 __all__ = ["REASONS", "STAGES", "Assessment", "ImageError", "ModelFileError", "Predictor", "QualityGate"]

@@ -21,13 +21,12 @@ from typing import Any
 import torch
 
 from neopain.augment import AUGMENT_MODES, Augmenter, offline_copies
-from neopain.data.manifest import Sample, manifest_hash
-from neopain.faces.crop import read_crop_file
+from neopain.data import Sample, manifest_hash
+from neopain.faces import read_crop_file
 from neopain.models import PainNet, create_model
 from neopain.nfcs import LABELS
 from neopain.preprocess import HeadConfig, ModelConfig
-from neopain.train_data import FaceSet, check_task, face_files, load_faces, split_train_val
-from neopain.train_io import (
+from neopain.train.checkpoint import (
     CheckpointError,
     check_labels,
     load_checkpoint,
@@ -38,8 +37,9 @@ from neopain.train_io import (
     write_history,
     write_text,
 )
-from neopain.train_loop import Runtime, evaluate, make_optimizer, make_runtime, predict_proba, train_epoch
-from neopain.train_regions import REGION_SOURCES, region_masks
+from neopain.train.data import FaceSet, check_task, face_files, load_faces, split_train_val
+from neopain.train.loop import Runtime, evaluate, make_optimizer, make_runtime, predict_proba, train_epoch
+from neopain.train.regions import REGION_SOURCES, region_masks
 
 __all__ = ["CheckpointError", "TrainConfig", "TrainResult", "load_checkpoint", "predict_samples", "train"]
 
@@ -75,7 +75,7 @@ class TrainConfig:
     final: bool = False  # train on every sample, no validation; plateaus are judged on the training loss
     resume: bool = False
     # Weight of the region prior (0 = off): the share of the decision's attribution outside the NFCS regions
-    # joins the loss (train_prior.py); regions from the manifest's masks or placed on the box (train_regions.py).
+    # joins the loss (train/prior.py); regions from the manifest's masks or placed on the box (train/regions.py).
     region_prior: float = 0.0
     region_source: str = "auto"
 

@@ -1,6 +1,6 @@
-"""Explain one saved record in its own process: ``python -m neopain.explain_worker CHECKPOINT IMAGE OUT.png``.
+"""Explain one saved record in its own process: ``python -m neopain.explain.worker CHECKPOINT IMAGE OUT.png``.
 
-The bedside server never imports torch; it calls ``neopain.explain_service.explain_record``, which runs
+The bedside server never imports torch; it calls ``neopain.explain.service.explain_record``, which runs
 this module with a timeout. Here: detect and crop the face like training (or take the image as a crop
 with ``--crop``), Integrated Gradients (black baseline, completeness-checked), write one PNG (the face,
 the map with the NFCS regions outlined, the class and probability) and print one JSON object on stdout:
@@ -34,11 +34,11 @@ def explain_record(
     import numpy as np
     import torch
 
-    from neopain.explain import IGSettings, explain_crops
-    from neopain.explain_inputs import Item, Missed, iter_items
-    from neopain.explain_render import blend_heatmap, heatmap, outline_regions, side_by_side, write_png
-    from neopain.explain_run import score_item
-    from neopain.train_io import crop_for, load_checkpoint
+    from neopain.explain.ig import IGSettings, explain_crops
+    from neopain.explain.inputs import Item, Missed, iter_items
+    from neopain.explain.render import blend_heatmap, heatmap, outline_regions, side_by_side, write_png
+    from neopain.explain.run import score_item
+    from neopain.train import crop_for, load_checkpoint
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     model, cfg, ckpt = load_checkpoint(checkpoint_path)
@@ -72,7 +72,7 @@ def explain_record(
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m neopain.explain_worker", description=__doc__.splitlines()[0]
+        prog="python -m neopain.explain.worker", description=__doc__.splitlines()[0]
     )
     parser.add_argument("checkpoint")
     parser.add_argument("image")
@@ -87,9 +87,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    from neopain.explain_inputs import InputError
+    from neopain.explain.inputs import InputError
     from neopain.imageio import ImageError
-    from neopain.train_io import CheckpointError
+    from neopain.train import CheckpointError
     from neopain.weights import WeightsError
 
     try:

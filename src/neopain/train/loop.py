@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from neopain.augment import Augmenter, AugmentPlan
-from neopain.models import PainNet, normalize_bgr
-from neopain.models.normalize import channel_affine, normalize_model_order
-from neopain.train_data import FaceSet
-from neopain.train_prior import RegionPrior, region_penalty
+from neopain.models import PainNet, channel_affine, normalize_bgr, normalize_model_order
+from neopain.train.data import FaceSet
+from neopain.train.prior import RegionPrior, region_penalty
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ def train_epoch(
     region_weight: float = 0.0,
 ) -> EpochStats:
     """One pass over ``data`` in a seeded random order; loss = cross-entropy + the head's L1 penalty
-    (+ ``region_weight`` times the share of the decision's attribution outside ``data.regions``; train_prior.py).
+    (+ ``region_weight`` times the share of the decision's attribution outside ``data.regions``; train/prior.py).
 
     Per-epoch work (shuffle, channel order, augmentation parameters) is done once up front and the warp
     runs on chunks of several batches, so most steps launch only one fused normalisation and the model.

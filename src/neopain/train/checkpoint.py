@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from neopain.atomic import atomic_write_bytes, atomic_write_text
-from neopain.faces.crop import CropSettings
+from neopain.faces import CropSettings
 from neopain.models import ModelError, PainNet, create_model
 from neopain.nfcs import LABELS
 from neopain.preprocess import ModelConfig

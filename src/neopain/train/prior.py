@@ -1,7 +1,7 @@
 """The region prior: a training penalty on the share of the decision's attribution outside the NFCS regions.
 
 The attribution is the one the explanations show (Integrated Gradients from the face blurred at a facial
-feature's scale, then read at that scale; ``neopain.explain``), estimated in each step from one point of
+feature's scale, then read at that scale; ``neopain.explain.ig``), estimated in each step from one point of
 the path drawn at random ("expected gradients", Erion et al. 2021):
 ``a = (x - x') * grad f(x' + alpha (x - x'))`` with ``alpha ~ U(0, 1)``, whose mean over alpha is IG.
 ``f`` is the decision (the pain logit minus the other). The map is summed over channels and blurred as the
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torchvision.transforms.v2.functional as TF
 
-from neopain.explain import FEATURE_SCALE
+from neopain.faces import FEATURE_SCALE
 from neopain.models import PainNet
 
 Autocast = Callable[[], contextlib.AbstractContextManager]  # Runtime.autocast: bf16 on CUDA, nothing on CPU

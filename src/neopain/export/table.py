@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from neopain.evaluate.metrics import METRIC_NAMES, binary_metrics
-from neopain.export_cpu import cpu_summary
-from neopain.export_onnx_io import load_model, read_metadata, save_atomic, set_metadata
-from neopain.faces.cache import atomic_write_bytes
-from neopain.inference_model import OnnxClassifier
+from neopain.atomic import atomic_write_bytes
+from neopain.evaluate import METRIC_NAMES, binary_metrics
+from neopain.export.cpu import cpu_summary
+from neopain.export.onnx_io import load_model, read_metadata, save_atomic, set_metadata
+from neopain.inference import OnnxClassifier
 from neopain.preprocess import preprocess_batch
 
 SHIP_NOTE = {"dynamic": "not for shipping: ConvInteger is slower than float on x86"}

@@ -47,6 +47,9 @@ __all__ = [
     "scale_points",
 ]
 
+# The scale of facial-action detail (creases, furrows, lip edges: about 3 px at 112 px), as a fraction of
+# the crop side: explanations blur their baseline and read their maps at it, and so does the region prior.
+FEATURE_SCALE = 0.03
 PRIORITY = ("mouth", "eyes", "nasolabial", "brow", "chin")
 VISIBLE_MIN = 0.99
 

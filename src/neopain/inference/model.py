@@ -1,6 +1,6 @@
 """An exported classifier read back with ONNX Runtime: session, metadata (config, id, card) and P(pain).
 
-Torch-free. The metadata keys are written by ``neopain.export`` and are the only contract between the
+Torch-free. The metadata keys are written by ``neopain.export.to_onnx`` and are the only contract between the
 two: the preprocessing config travels inside the model file, so serving cannot drift from training.
 """
 

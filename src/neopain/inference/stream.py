@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from neopain.faces import box_iou
-from neopain.inference import Assessment, Predictor
+from neopain.inference.predictor import Assessment, Predictor
 
 
 class StreamPredictor:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neopain.data.manifest import Sample, resolve_path
+from neopain.data import Sample, resolve_path
 from neopain.nfcs import LABELS
 from neopain.preprocess import resize_face
 

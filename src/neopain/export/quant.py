@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from neopain.data.manifest import binary_task, read_manifest, resolve_path
-from neopain.export_cpu import cpu_summary
-from neopain.export_onnx_io import (
+from neopain.data import binary_task, read_manifest, resolve_path
+from neopain.export.cpu import cpu_summary
+from neopain.export.onnx_io import (
     compact_checked,
     load_model,
     logits,
@@ -37,7 +37,7 @@ from neopain.export_onnx_io import (
     temp_path,
 )
 from neopain.imageio import read_image
-from neopain.inference_model import INPUT_NAME, META_MODEL_ID, META_QUANTIZATION, parse_metadata
+from neopain.inference import INPUT_NAME, META_MODEL_ID, META_QUANTIZATION, parse_metadata
 from neopain.preprocess import ModelConfig, preprocess_batch
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from neopain.data.manifest import Sample, resolve_path
-from neopain.explain_regions import canonical_in_crop, place_regions, scale_points
-from neopain.faces.crop import CropSettings, read_crop_file
+from neopain.data import Sample, resolve_path
+from neopain.faces import CropSettings, canonical_in_crop, place_regions, read_crop_file, scale_points
 
 REGION_SOURCES = ("auto", "mask", "placed")
 

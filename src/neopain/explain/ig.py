@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from neopain.models.normalize import normalize_bgr
+from neopain.faces import FEATURE_SCALE
+from neopain.models import normalize_bgr
 from neopain.preprocess import ModelConfig, resize_face
 
 __all__ = [
@@ -41,9 +42,6 @@ __all__ = [
 
 BASELINES = ("black", "blur", "noise")
 OUTPUTS = ("probability", "logit")
-# The scale of facial-action detail (creases, furrows, lip edges: about 3 px at 112 px), as a fraction of
-# the crop side: the blurred baseline removes detail at this scale, and maps are read at it (``smooth``).
-FEATURE_SCALE = 0.03
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,27 @@
+"""The serving side, torch-free: the ONNX model file and its metadata, the predictor (detect -> crop
+-> classify), the quality gate and the video stream.
+"""
+
+from __future__ import annotations
+
+from neopain.lazy import lazy_api
+
+# Each public name and the module defining it; other stages import these names from here only.
+_API = {
+    "INPUT_NAME": "model",
+    "META_CARD": "model",
+    "META_CONFIG": "model",
+    "META_CROP": "model",
+    "META_MODEL_ID": "model",
+    "META_QUANTIZATION": "model",
+    "META_SYNTHETIC": "model",
+    "ModelFileError": "model",
+    "OUTPUT_NAME": "model",
+    "OnnxClassifier": "model",
+    "parse_metadata": "model",
+    "Predictor": "predictor",
+    "StreamPredictor": "stream",
+}
+
+__all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)
+__getattr__ = lazy_api(__name__, _API, globals())

@@ -1,0 +1,28 @@
+"""Training one model: the loop, the face data it reads, checkpoints, the region prior and the head
+search (`tune`).
+"""
+
+from __future__ import annotations
+
+from neopain.lazy import lazy_api
+
+# Each public name and the module defining it; other stages import these names from here only.
+_API = {
+    "CheckpointError": "checkpoint",
+    "crop_for": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "TrainDataError": "data",
+    "check_task": "data",
+    "face_files": "data",
+    "load_faces": "data",
+    "split_train_val": "data",
+    "make_runtime": "loop",
+    "predict_proba": "loop",
+    "TrainConfig": "trainer",
+    "TrainResult": "trainer",
+    "train": "trainer",
+    "run_tune": "tune",
+}
+
+__all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)
+__getattr__ = lazy_api(__name__, _API, globals())
