@@ -14,6 +14,7 @@ _API = {
     "quantize": "quant",
     "record_table_ii": "table",
     "table_ii": "table",
+    "write_table_ii": "table",
     "ExportError": "to_onnx",
     "export_checked": "to_onnx",
 }

@@ -19,6 +19,7 @@ from neopain.atomic import atomic_write_bytes
 from neopain.evaluate import METRIC_NAMES, binary_metrics
 from neopain.export.cpu import cpu_summary
 from neopain.export.onnx_io import load_model, read_metadata, save_atomic, set_metadata
+from neopain.export.quant import load_face_crops
 from neopain.inference import OnnxClassifier
 from neopain.preprocess import preprocess_batch
 
@@ -116,6 +117,18 @@ def record_table_ii(table: Mapping[str, Any], variants: Mapping[str, str | Path]
         model = load_model(path)
         set_metadata(model, {**read_metadata(model), META_TABLE_II: json.dumps(summary, sort_keys=True)})
         save_atomic(model, path)
+
+
+def write_table_ii(variants: Mapping[str, str | Path], test_faces: str | Path, out: str | Path,
+                   ) -> tuple[dict[str, Any], Path, Path]:
+    """Table II of ``variants`` on a faces manifest of TEST crops, written beside ``out``
+    (NAME.table_ii.json / .md) and recorded in each int8 file; returns (table, json path, md path)."""
+    out = Path(out)
+    crops, targets = load_face_crops(test_faces, labelled_only=True)
+    json_path, md_path = out.with_name(f"{out.stem}.table_ii.json"), out.with_name(f"{out.stem}.table_ii.md")
+    table = table_ii(variants, crops, targets, out_json=json_path, out_md=md_path)
+    record_table_ii(table, variants)
+    return table, json_path, md_path
 
 
 def _fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:

@@ -1,5 +1,5 @@
 """The serving side, torch-free: the ONNX model file and its metadata, the predictor (detect -> crop
--> classify), the quality gate and the video stream.
+-> classify), the quality gate, the video stream and batch runs over files and videos.
 """
 
 from __future__ import annotations
@@ -8,6 +8,13 @@ from neopain.lazy import lazy_api
 
 # Each public name and the module defining it; other stages import these names from here only.
 _API = {
+    "ROW_FIELDS": "batch",
+    "image_files": "batch",
+    "image_rows": "batch",
+    "summary_line": "batch",
+    "video_frames": "batch",
+    "video_rows": "batch",
+    "write_rows": "batch",
     "INPUT_NAME": "model",
     "META_CARD": "model",
     "META_CONFIG": "model",
