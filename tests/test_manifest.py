@@ -100,12 +100,12 @@ def test_resolve_path_relative_to_the_manifest(tmp_path: Path) -> None:
         (
             ["path", "subject", "nfcs_brow_bulge"],
             [["a.jpg", "s1", "2"]],
-            r"m\.csv: row 2, field 'nfcs_brow_bulge': expected 0 or 1, got '2'",
+            r"m\.csv: row 2, field 'nfcs_brow_bulge': expected 0, 1 or empty \(not coded\), got '2'",
         ),
         (
-            ["path", "subject", "nfcs_brow_bulge"],
-            [["a.jpg", "s1", "1"]],
-            r"m\.csv: row 2, field 'nfcs_eye_squeeze': expected 0 or 1, got ''",
+            ["path", "subject", "nfcs_brow_bulge", "nfcs_lip_pursed"],
+            [["a.jpg", "s1", "1", "0"]],
+            r"m\.csv: column nfcs_lip_pursed names no NFCS action",
         ),
     ],
 )
@@ -161,3 +161,29 @@ def test_binary_task_summary_and_hash() -> None:
     assert manifest_hash(rows) == manifest_hash(list(reversed(rows)))
     assert manifest_hash(rows) != manifest_hash(rows[:2])
     assert [FULL.target, rows[2].target] == [1, 0]
+
+
+NINE = [a for a in ACTIONS if a != "lip_purse"]  # the manifests written before lip purse was coded
+
+
+def test_an_action_a_manifest_does_not_code_is_unknown_never_absent(tmp_path: Path) -> None:
+    header = ["path", "subject", "label", *(f"nfcs_{a}" for a in NINE)]
+    file = write_rows(tmp_path / "old.csv", header, [["a.jpg", "s1", "pain", *("1" for _ in NINE)],
+                                                      ["b.jpg", "s1", "no_pain", "", *("0" for _ in NINE[1:])]])
+    first, second = read_manifest(file)
+    assert first.actions == dict.fromkeys(NINE, 1) and "lip_purse" not in first.actions
+    assert "brow_bulge" not in second.actions and second.actions["eye_squeeze"] == 0
+    write_manifest([first, second], tmp_path / "again.csv")
+    again = read_manifest(tmp_path / "again.csv")
+    assert [s.actions for s in again] == [first.actions, second.actions]  # unknown stays unknown
+
+
+def test_nfcs_versions_score_only_the_actions_they_count() -> None:
+    from neopain.nfcs import NfcsError, nfcs_version
+
+    coded = {**dict.fromkeys(ACTIONS, 0), "brow_bulge": 1, "lip_purse": 1, "tongue_protrusion": 1}
+    assert nfcs_version("nfcs-10").score(coded) == (3, 10)
+    assert nfcs_version("nfcs-8").score(coded) == (1, 8)
+    assert nfcs_version("nfcs-p-3").score({"brow_bulge": 1, "eye_squeeze": None}) == (1, 1)
+    with pytest.raises(NfcsError, match="unknown NFCS version 'nfcs-11'"):
+        nfcs_version("nfcs-11")

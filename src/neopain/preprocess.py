@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from neopain.nfcs import LABELS
+from neopain.nfcs import LABELS, NfcsError, check_action, nfcs_version
 
 CHANNEL_ORDERS = ("RGB", "BGR")
 
@@ -66,12 +66,18 @@ class ModelConfig:
     licence: str = ""
     finetune_stages: tuple[str, ...] = ()
     from_scratch: bool = False  # True: the backbone trains in phase 1 too (no pretrained features)
+    # NFCS outputs beside P(pain): one sigmoid per action (in neopain.nfcs.ACTIONS order) and an action
+    # count; empty = a pain-only model. ``nfcs_version`` names the version whose rule makes the score.
+    actions: tuple[str, ...] = ()
+    nfcs_version: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "finetune_stages", tuple(self.finetune_stages))
+        object.__setattr__(self, "actions", tuple(self.actions))
+        self._check_nfcs()
         if isinstance(self.head, Mapping):
             object.__setattr__(self, "head", HeadConfig(**self.head))
         if self.channel_order not in CHANNEL_ORDERS:
@@ -85,6 +91,24 @@ class ModelConfig:
         if len(self.labels) != 2 or len(set(self.labels)) != 2:
             raise ConfigError(f"labels must be two distinct names, got {self.labels}")
 
+    def _check_nfcs(self) -> None:
+        try:
+            for action in self.actions:
+                check_action(action)
+            if self.actions:
+                nfcs_version(self.nfcs_version)
+        except NfcsError as exc:
+            raise ConfigError(str(exc)) from None
+        if len(set(self.actions)) != len(self.actions):
+            raise ConfigError(f"actions must be distinct, got {self.actions}")
+        if self.nfcs_version and not self.actions:
+            raise ConfigError("nfcs_version is set but the model has no action outputs")
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The model's outputs, in order: pain logits, then (NFCS models) action probabilities and count."""
+        return ("logits", "actions", "nfcs_count") if self.actions else ("logits",)
+
     def with_(self, **changes: Any) -> ModelConfig:
         return replace(self, **changes)
 
@@ -92,7 +116,7 @@ class ModelConfig:
         data = asdict(self)
         # JSON has no tuples; lists read back into tuples in from_dict.
         data["head"]["units"] = list(self.head.units)
-        for key in ("mean", "std", "labels", "finetune_stages"):
+        for key in ("mean", "std", "labels", "finetune_stages", "actions"):
             data[key] = list(data[key])
         return data
 

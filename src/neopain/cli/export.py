@@ -96,10 +96,11 @@ def predict_command(
         video_rows,
         write_rows,
     )
+    from neopain.weights import WeightsError
 
     if not inputs and video is None:
         raise typer.BadParameter("give image files/folders or --video FILE")
-    with user_errors(ModelFileError, ImageError, ValueError):
+    with user_errors(ModelFileError, ImageError, WeightsError, ValueError):
         predictor = Predictor.from_files(model, detector=detector, threads=threads)
         rows = list(image_rows(predictor, image_files(inputs or []), track))
         if video is not None:

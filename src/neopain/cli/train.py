@@ -62,6 +62,8 @@ def train_command(
         0.0, help="> 0: weight of the NFCS region prior (keeps the explanation's attribution in the face regions)"
     ),
     region_source: str = typer.Option("auto", help="regions for the prior: auto | mask (manifest) | placed (box)"),
+    targets: str = typer.Option("pain", help="pain | pain,nfcs (also one output per NFCS action and a count)"),
+    nfcs_version: str = typer.Option("nfcs-10", help="NFCS version of the score: nfcs-10 | nfcs-8 | nfcs-p-3"),
 ) -> None:
     """Train the pain classifier in the paper's two phases (head, then the last conv groups)."""
     from neopain.train import train
@@ -74,6 +76,7 @@ def train_command(
             lr_finetune=lr_finetune, finetune=finetune, seed=seed, device=device,
             pretrained=pretrained, weights_path=str(weights) if weights else None, resume=resume,
             deterministic=deterministic, final=final, region_prior=region_prior, region_source=region_source,
+            targets=tuple(t.strip() for t in targets.split(",") if t.strip()), nfcs_version=nfcs_version,
         )
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:

@@ -9,7 +9,8 @@ CSV columns (header required, order free; see docs/MANIFEST.md):
 * ``stimulus``: stimulus or source class (rest, pain, air, friction, cry, ...)
 * ``sex``: M, F or empty
 * ``box_x, box_y, box_w, box_h``: optional face box in pixels of the image
-* ``nfcs_<action>``: optional 0/1 flag for each NFCS action (see ``neopain.nfcs.ACTIONS``)
+* ``nfcs_<action>``: optional 0/1 flag for each NFCS action (see ``neopain.nfcs.ACTIONS``); empty or
+  missing = not coded (unknown), never absent
 * ``nfcs_score``: optional NFCS total
 * ``source_path``: for face crops, the image they were cut from
 * ``mask_path``: optional NFCS region mask (bit i = region i of ``neopain.nfcs.REGIONS``)
@@ -95,15 +96,25 @@ def _parse_box(file: Path | str, row: int, record: dict[str, str]) -> tuple[floa
 
 
 def _parse_actions(file: Path | str, row: int, record: dict[str, str]) -> dict[str, int] | None:
-    present = {a: record.get(f"nfcs_{a}", "") or "" for a in ACTIONS}
-    if all(v.strip() == "" for v in present.values()):
-        return None
+    """The coded actions of a row: an empty or missing ``nfcs_<action>`` cell is unknown (left out of the
+    dict), never absent; None when the row codes no action at all."""
     actions: dict[str, int] = {}
-    for action, raw in present.items():
-        if raw.strip() not in ("0", "1"):
-            raise _row_error(file, row, f"nfcs_{action}", f"expected 0 or 1, got '{raw}'")
+    for action in ACTIONS:
+        raw = (record.get(f"nfcs_{action}") or "").strip()
+        if raw == "":
+            continue
+        if raw not in ("0", "1"):
+            raise _row_error(file, row, f"nfcs_{action}", f"expected 0, 1 or empty (not coded), got '{raw}'")
         actions[action] = int(raw)
-    return actions
+    return actions or None
+
+
+def _check_action_columns(file: Path | str, header: Sequence[str]) -> None:
+    """An ``nfcs_*`` column naming no NFCS action is a typo that would silently lose a label."""
+    known = {*ACTION_COLUMNS, "nfcs_score"}
+    unknown = [c for c in header if c.startswith("nfcs_") and c not in known]
+    if unknown:
+        raise ManifestError(f"{file}: column {unknown[0]} names no NFCS action; known: {', '.join(ACTION_COLUMNS)}")
 
 
 def sample_from_record(record: dict[str, str], file: Path | str = "<memory>", row: int = 0) -> Sample:
@@ -144,7 +155,7 @@ def sample_to_record(sample: Sample) -> dict[str, str]:
     if sample.box is not None:
         record.update({c: f"{v:g}" for c, v in zip(BOX_COLUMNS, sample.box)})
     if sample.actions is not None:
-        record.update({f"nfcs_{a}": str(int(sample.actions.get(a, 0))) for a in ACTIONS})
+        record.update({f"nfcs_{a}": str(int(sample.actions[a])) for a in ACTIONS if a in sample.actions})
     if sample.nfcs_score is not None:
         record["nfcs_score"] = f"{sample.nfcs_score:g}"
     return record
@@ -161,6 +172,7 @@ def read_manifest(file: str | Path) -> list[Sample]:
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise ManifestError(f"{file}: missing column(s) {', '.join(missing)}; header is {header}")
+        _check_action_columns(file, header)
         # Row numbers count the header as row 1, as a spreadsheet shows them.
         samples = [sample_from_record(rec, file, i) for i, rec in enumerate(reader, start=2)]
     _check_duplicates(file, samples)

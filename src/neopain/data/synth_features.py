@@ -199,9 +199,11 @@ def mouth_geometry(ident: Identity, expr: Expression) -> tuple[float, float, flo
     if lips or vert or taut or protrude:
         opening = 0.035 + 0.055 * lips + (0.1 + 0.16 * vert if vert else 0.0)
         opening = max(opening, 0.13 if taut else 0.0, 0.08 if protrude else 0.0)
-    half_w = ident.mouth_w * (1 + 0.5 * horiz) * (1 + 0.25 * (opening > 0.1))
+    purse = expr["lip_purse"]
+    half_w = ident.mouth_w * (1 + 0.5 * horiz) * (1 + 0.25 * (opening > 0.1)) * (1 - 0.4 * purse)
     half_h = opening / 2
-    return half_w, half_h, ident.mouth_y + half_h * 0.6, 2.2 + 2.6 * horiz + 0.8 * vert
+    # Pursed lips round the opening into an O; stretches square it.
+    return half_w, half_h, ident.mouth_y + half_h * 0.6, max(2.2 + 2.6 * horiz + 0.8 * vert - 0.6 * purse, 1.6)
 
 
 def draw_folds(f: FaceLayers) -> None:
@@ -239,7 +241,8 @@ def draw_mouth(f: FaceLayers) -> float:
     """Closed lips, or an open (square when stretched) mouth with gums and tongue; returns the lower lip's y."""
     ident, expr = f.identity, f.expression
     half_w, half_h, cy, power = mouth_geometry(ident, expr)
-    lip, lt = ident.lip, ident.lip_t
+    purse = expr["lip_purse"]
+    lip, lt = ident.lip, ident.lip_t * (1 + 0.9 * purse)  # pursed lips push forward and thicken
     if half_h == 0:
         bottom = _closed_mouth(f, half_w, lip, lt)
     else:
@@ -261,7 +264,18 @@ def draw_mouth(f: FaceLayers) -> float:
             0.01,
         )
     f.crease_line(np.array([(0.0, ident.nose_y + 0.08), (0.0, ident.mouth_y - lt - 0.01)]), 0.12, 0.03)
+    if purse:
+        _purse_wrinkles(f, half_w + lt, cy, purse)
     return bottom
+
+
+def _purse_wrinkles(f: FaceLayers, radius: float, cy: float, purse: float) -> None:
+    """Pursed lips: a forward bulge and short radial folds around the lips (the drawstring look)."""
+    add_blob(f.height, f.canvas, (0.0, cy), (radius * 0.55, radius * 0.45), 0.05 * purse)
+    for angle in np.linspace(0.0, 2 * np.pi, 10, endpoint=False) + 0.3:
+        direction = np.array([np.cos(angle), 0.8 * np.sin(angle)])
+        inner, outer = radius * 0.9 * direction, radius * (1.15 + 0.1 * purse) * direction
+        f.crease_line(np.array([inner, outer]) + (0.0, cy), 0.35 * purse, 0.008)
 
 
 def _closed_mouth(f: FaceLayers, half_w: float, lip, lt: float) -> float:

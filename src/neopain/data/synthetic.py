@@ -32,6 +32,7 @@ PAIN_ODDS: dict[str, float] = {
     "open_lips": 0.85,
     "mouth_stretch_vertical": 0.6,
     "mouth_stretch_horizontal": 0.6,
+    "lip_purse": 0.3,
     "taut_tongue": 0.45,
     "tongue_protrusion": 0.25,
     "chin_quiver": 0.45,
@@ -43,6 +44,7 @@ REST_ODDS: dict[str, float] = {
     "open_lips": 0.12,
     "mouth_stretch_vertical": 0.04,
     "mouth_stretch_horizontal": 0.04,
+    "lip_purse": 0.06,
     "taut_tongue": 0.03,
     "tongue_protrusion": 0.1,
     "chin_quiver": 0.06,
@@ -110,7 +112,9 @@ def identity_for(config: SynthConfig, subject: int) -> Identity:
 
 def sample_expression(rng: np.random.Generator, pain: bool) -> Expression:
     """Actions and intensities from the latent state; low severities give subtle, borderline faces."""
-    severity = rng.uniform(0.5, 1.0) if pain else 0.0
+    # A floor of 0.4 (0.5 with nine actions) keeps the tenth action (lip purse) from pushing nearly every
+    # pain-state face over the threshold: ~3% of them stay borderline, as before, with ~5.3 actions each.
+    severity = rng.uniform(0.4, 1.0) if pain else 0.0
     intensity: dict[str, float] = {}
     for action in ACTIONS:
         odds = PAIN_ODDS[action] * (0.5 + 0.5 * severity) if pain else REST_ODDS[action]
@@ -119,6 +123,9 @@ def sample_expression(rng: np.random.Generator, pain: bool) -> Expression:
         intensity[action] = float(max(level, 0.3)) if present else 0.0
     if any(intensity[a] for a in _NEEDS_OPEN_LIPS):
         intensity["open_lips"] = max(intensity["open_lips"], 0.3)
+    if intensity["lip_purse"] and intensity["mouth_stretch_horizontal"]:
+        # Pursed lips pull the corners in, a horizontal stretch pulls them out: one face shows one.
+        intensity["lip_purse" if rng.random() < 0.5 else "mouth_stretch_horizontal"] = 0.0
     eyes_open = 0.0 if intensity["eye_squeeze"] or rng.random() < 0.55 else float(rng.uniform(0.4, 1.0))
     gaze = (float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)))
     return Expression(intensity=intensity, eyes_open=eyes_open, gaze=gaze)

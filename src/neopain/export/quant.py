@@ -110,16 +110,33 @@ def _is_depthwise(node) -> bool:
 def float_layers(model) -> list[str]:
     """Nodes kept in float by the static recipe: the convolution that reads the image, the depthwise
     convolutions right after it (both cheap: few multiply-adds per pixel, but the most sensitive to the
-    quantised input), and the node making the logits."""
+    quantised input), and the nodes making the outputs (``output_layers``)."""
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     stem = convs[:1]
     for node in convs[1:]:
         if not _is_depthwise(node):
             break
         stem.append(node)
-    output = model.graph.output[0].name
-    last = [n.name for n in model.graph.node if output in n.output and n.op_type in ("Gemm", "MatMul")]
-    return [n.name for n in stem] + last
+    return [n.name for n in stem] + output_layers(model)
+
+
+# Cheap nodes between an output layer and a graph output (an NFCS model slices and squashes its last Gemm).
+_TAIL_OPS = ("Slice", "Sigmoid", "Identity", "Reshape", "Squeeze", "Flatten")
+
+
+def output_layers(model) -> list[str]:  # type: ignore[no-untyped-def]
+    """Each graph output's producing Gemm / MatMul and the cheap nodes after it (kept float: they make
+    the logits, the action probabilities and the count)."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    kept: list[str] = []
+    for output in model.graph.output:
+        node = producers.get(output.name)
+        while node is not None and node.op_type in _TAIL_OPS:
+            kept.append(node.name)
+            node = producers.get(node.input[0])
+        if node is not None and node.op_type in ("Gemm", "MatMul"):
+            kept.append(node.name)
+    return list(dict.fromkeys(kept))
 
 
 def _quantize_static(pre: Path, out: Path, batch: np.ndarray, keep_float: list[str]) -> None:

@@ -28,11 +28,13 @@ from neopain.inference import (
     META_CONFIG,
     META_CROP,
     META_MODEL_ID,
+    META_OUTPUTS,
     META_QUANTIZATION,
     META_SYNTHETIC,
-    OUTPUT_NAME,
     OnnxClassifier,
+    outputs_summary,
 )
+from neopain.models import PainNet
 from neopain.preprocess import ModelConfig, preprocess_batch
 from neopain.train import load_checkpoint
 
@@ -119,33 +121,55 @@ def _parity_batch(cfg: ModelConfig, crops: Sequence[np.ndarray] | None, seed: in
     return preprocess_batch(images, cfg)
 
 
-def _torch_export(model: torch.nn.Module, size: int, out: Path) -> None:
+class AllOutputs(torch.nn.Module):
+    """What the ONNX file computes: the pain logits, then for an NFCS model each action's probability
+    (sigmoid) and the action count, in ``ModelConfig.outputs`` order."""
+
+    def __init__(self, model: PainNet) -> None:
+        super().__init__()
+        self.model = model
+        self.actions = len(model.cfg.actions)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        logits, nfcs = self.model.forward_all(x)
+        if nfcs is None:
+            return (logits,)
+        return logits, torch.sigmoid(nfcs[:, : self.actions]), nfcs[:, self.actions :]
+
+
+def _torch_export(model: PainNet, size: int, out: Path) -> None:
     dummy = torch.zeros(1, 3, size, size)
+    names = list(model.cfg.outputs)
     with warnings.catch_warnings(), torch.no_grad():
         # The TorchScript exporter is deprecated in favour of dynamo, which needs onnxscript (not a
         # dependency) and handles nothing more for these plain CNNs.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (dummy,), str(out), dynamo=False, opset_version=OPSET,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            AllOutputs(model), (dummy,), str(out), dynamo=False, opset_version=OPSET,
+            input_names=[INPUT_NAME], output_names=names,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in names}},
             do_constant_folding=True,
         )
 
 
-def check_parity(model: torch.nn.Module, onnx_path: Path, batch: np.ndarray, tolerance: float) -> float:
-    """Max |logit diff| between torch and ONNX Runtime on ``batch``, run as one batch and one by one
-    (the dynamic batch axis must work); raises ExportError above the tolerance."""
+def check_parity(model: PainNet, onnx_path: Path, batch: np.ndarray, tolerance: float) -> float:
+    """Max |diff| between torch and ONNX Runtime over every output on ``batch``, run as one batch and one
+    by one (the dynamic batch axis must work); raises ExportError above the tolerance."""
     with torch.no_grad():
-        expected = model(torch.from_numpy(batch)).numpy()
+        expected = [t.numpy() for t in AllOutputs(model.eval())(torch.from_numpy(batch))]
     classifier = OnnxClassifier(onnx_path, threads=2)
-    together = classifier.logits(batch)
-    single = np.concatenate([classifier.logits(batch[i : i + 1]) for i in range(len(batch))])
-    diff = float(max(np.abs(together - expected).max(), np.abs(single - expected).max()))
-    allowed = tolerance * max(1.0, float(np.abs(expected).max()))
-    if not diff <= allowed:
-        raise ExportError(f"{onnx_path}: ONNX logits differ from torch by {diff:.3g} (allowed {allowed:.3g})")
-    return diff
+    together = classifier.outputs(batch)
+    single = [classifier.outputs(batch[i : i + 1]) for i in range(len(batch))]
+    worst = 0.0
+    for k, (name, want) in enumerate(zip(model.cfg.outputs, expected, strict=True)):
+        alone = np.concatenate([s[name] for s in single])
+        diff = float(max(np.abs(together[name] - want).max(), np.abs(alone - want).max()))
+        allowed = tolerance * max(1.0, float(np.abs(want).max()))
+        if not diff <= allowed:
+            raise ExportError(f"{onnx_path}: ONNX output {k} ({name}) values differ from torch by {diff:.3g} "
+                              f"(allowed {allowed:.3g})")
+        worst = max(worst, diff)
+    return worst
 
 
 def export_onnx(checkpoint_path: str | Path, out_path: str | Path, **options: Any) -> Path:
@@ -175,6 +199,7 @@ def export_checked(
         META_MODEL_ID: model_id,
         META_SYNTHETIC: "true" if synthetic else "false",
         META_QUANTIZATION: "none",
+        META_OUTPUTS: json.dumps(outputs_summary(cfg), sort_keys=True),
     }
     if model_card is not None:
         metadata[META_CARD] = json.dumps(card_summary(model_card), sort_keys=True)
@@ -185,7 +210,8 @@ def export_checked(
     try:
         _torch_export(exportable(model, cfg.input_size), cfg.input_size, raw)
         proto = load_model(raw)
-        proto.doc_string = f"neopain classifier {model_id}: preprocessed {cfg.input_size}px crops -> logits"
+        proto.doc_string = (f"neopain classifier {model_id}: preprocessed {cfg.input_size}px crops -> "
+                            f"{', '.join(cfg.outputs)}")
         set_metadata(proto, metadata)
         save_atomic(proto, raw)
         diff = check_parity(model, raw, _parity_batch(cfg, parity_crops, seed), tolerance)

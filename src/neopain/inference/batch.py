@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 
 from neopain.atomic import atomic_write_bytes
 from neopain.imageio import ImageError, is_image_file
+from neopain.nfcs import ACTIONS
 
 ROW_FIELDS = ("source", "frame", "time_ms", "status", "reason", "label", "probability", "confidence",
               "raw_probability", "box_x", "box_y", "box_w", "box_h", "decode_ms", "detect_ms", "crop_ms",
-              "classify_ms", "total_ms", "model_id", "error")
+              "classify_ms", "total_ms", "model_id", "error", "nfcs_version", "nfcs_score", "nfcs_items_read",
+              "nfcs_items", *(f"p_{a}" for a in ACTIONS))
 
 T = TypeVar("T")
 # (items, description, total) -> the same items, e.g. shown with a progress bar by the CLI.
@@ -55,6 +57,12 @@ def assessment_row(source: str, frame: int | None, result: Any = None, error: st
     if data["box"] is not None:
         row.update(zip(("box_x", "box_y", "box_w", "box_h"), data["box"], strict=True))
     row.update({f"{k}_ms": v for k, v in data["timings_ms"].items()})
+    if data.get("nfcs"):
+        nfcs = data["nfcs"]
+        row.update(nfcs_version=nfcs["version"], nfcs_score=nfcs["score"], nfcs_items_read=nfcs["items_read"],
+                   nfcs_items=nfcs["items"])
+        row.update({f"p_{name}": a["probability"] for name, a in nfcs["actions"].items()})
+        row["nfcs"] = nfcs  # the whole reading (assessable flags included) in JSON; CSV keeps the columns
     return row
 
 
@@ -105,7 +113,7 @@ def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
     if out.suffix.lower() == ".json":
         return atomic_write_bytes(out, (json.dumps(rows, indent=2) + "\n").encode())
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(ROW_FIELDS), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(ROW_FIELDS), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return atomic_write_bytes(out, buffer.getvalue().encode())

@@ -23,6 +23,7 @@ META_CROP = "neopain.crop"  # CropSettings of the training faces, as JSON (optio
 META_QUANTIZATION = "neopain.quantization"  # "none", "static", "dynamic-gemm", "dynamic"
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+META_OUTPUTS = "neopain.outputs"  # the outputs, and for an NFCS model its actions and version (JSON)
 
 
 class ModelFileError(ValueError):
@@ -81,6 +82,14 @@ def parse_metadata(meta: Mapping[str, str], path: Path) -> tuple[ModelConfig, st
     return config, model_id, card, synthetic
 
 
+def outputs_summary(config: ModelConfig) -> dict[str, Any]:
+    """The ``neopain.outputs`` metadata: output names, and the NFCS actions and version if any."""
+    summary: dict[str, Any] = {"outputs": list(config.outputs)}
+    if config.actions:
+        summary.update(actions=list(config.actions), nfcs_version=config.nfcs_version)
+    return summary
+
+
 class OnnxClassifier:
     """A neopain ONNX classifier: ``probabilities(crops)`` gives P(pain) with the file's own preprocessing."""
 
@@ -93,6 +102,32 @@ class OnnxClassifier:
         if inputs != [INPUT_NAME]:
             raise ModelFileError(f"{self.path}: expected one input named '{INPUT_NAME}', found {inputs}")
         self.pain_index = self.config.labels.index("pain") if "pain" in self.config.labels else 1
+        found = tuple(o.name for o in self.session.get_outputs())
+        if found[: len(self.config.outputs)] != self.config.outputs:
+            raise ModelFileError(f"{self.path}: its config promises outputs {list(self.config.outputs)}, "
+                                 f"the graph has {list(found)}")
+
+    @property
+    def has_actions(self) -> bool:
+        return bool(self.config.actions)
+
+    def outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of a preprocessed batch by name (``ModelConfig.outputs``)."""
+        values = self.session.run(list(self.config.outputs), {INPUT_NAME: batch})
+        return dict(zip(self.config.outputs, values, strict=True))
+
+    def nfcs(self, crops_bgr: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(P(pain) N, P(action) N x A in ``config.actions`` order, action count N) per face crop;
+        ModelFileError when the file has no action outputs."""
+        if not self.has_actions:
+            raise ModelFileError(f"{self.path}: this model has no NFCS action outputs (trained with --targets pain)")
+        batch = preprocess_batch(crops_bgr, self.config)
+        if len(batch) == 0:
+            empty = np.zeros(0, np.float64)
+            return empty, np.zeros((0, len(self.config.actions))), empty
+        out = self.outputs(batch)
+        pain = softmax(out["logits"].astype(np.float64))[:, self.pain_index]
+        return pain, out["actions"].astype(np.float64), out["nfcs_count"][:, 0].astype(np.float64)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw logits of a preprocessed float32 N x 3 x S x S batch."""

@@ -19,6 +19,7 @@ import numpy as np
 from neopain.faces import CropSettings, Face, FaceDetector, choose_face, create_detector, crop_with
 from neopain.imageio import ImageError, decode_image
 from neopain.inference.model import META_CROP, ModelFileError, OnnxClassifier
+from neopain.inference.nfcs import NfcsReading, read_nfcs
 from neopain.inference.quality import REASONS, QualityGate, crop_reason, detection_reason
 from neopain.preprocess import ModelConfig
 
@@ -46,6 +47,7 @@ class Assessment:
     model_id: str
     crop: np.ndarray | None = field(default=None, repr=False)  # BGR uint8 face crop; not serialised
     raw_probability: float | None = None  # stream mode: P(pain) of this frame alone, before smoothing
+    nfcs: NfcsReading | None = None  # an NFCS model's actions and score for this face
 
     @property
     def ok(self) -> bool:
@@ -72,6 +74,7 @@ class Assessment:
             "landmarks": self.landmarks,
             "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
             "model_id": self.model_id,
+            "nfcs": None if self.nfcs is None else self.nfcs.to_dict(),
         }
 
 
@@ -152,6 +155,14 @@ class Predictor:
         """P(pain) for each BGR uint8 face crop (already cut; resized here as in training)."""
         return self.classifier.probabilities(crops_bgr)
 
+    def _classify(self, crop: np.ndarray) -> tuple[float, NfcsReading | None]:
+        """P(pain), and an NFCS model's reading of the actions, from one forward pass."""
+        if not self.classifier.has_actions:
+            return float(self.classify_crops([crop])[0]), None
+        pain, actions, count = self.classifier.nfcs([crop])
+        cfg = self.config
+        return float(pain[0]), read_nfcs(cfg.actions, actions[0], cfg.nfcs_version, count_estimate=float(count[0]))
+
     def assess_bytes(self, data: bytes, name: str = "<upload>") -> Assessment:
         """Decode (EXIF honoured) and assess; undecodable bytes raise ``ImageError`` naming ``name``."""
         start = time.perf_counter()
@@ -176,17 +187,17 @@ class Predictor:
             crop, _ = crop_with(image, face, self.crop_settings)
             reason = crop_reason(crop, self.gate)
             timings["crop"] = _ms(t)
-        probability = None
+        probability, nfcs = None, None
         if reason is None:
             t = time.perf_counter()
-            probability = float(self.classify_crops([crop])[0])
+            probability, nfcs = self._classify(crop)
             timings["classify"] = _ms(t)
         timings["total"] = _ms(start)
         result = Assessment(
             status="no_assessment", reason=reason, label=None, probability=None, confidence=None,
             box=None if face is None else tuple(float(v) for v in face.box),
             landmarks=None if face is None else _landmarks(face),
-            timings_ms=timings, model_id=self.model_id, crop=crop,
+            timings_ms=timings, model_id=self.model_id, crop=crop, nfcs=nfcs,
         )
         if probability is None:
             return result

@@ -42,11 +42,34 @@ class PainNet(nn.Module):
             raise ValueError(f"{cfg.name}: finetune stage(s) {unknown} not among {list(stages)}")
         self.cfg = cfg
         self.backbone = backbone
+        self.feature_dim = feature_dim
         self.head = build_head(feature_dim, cfg.head, classes=len(cfg.labels))
+        self.nfcs_head: nn.Sequential | None = None
         self.stages = stages
+        if cfg.actions:
+            self._build_nfcs_head()
+
+    def add_nfcs_head(self, actions: tuple[str, ...], version: str) -> PainNet:
+        """Add the NFCS outputs: one logit per action and the action count, on the backbone's features."""
+        self.cfg = self.cfg.with_(actions=tuple(actions), nfcs_version=version)
+        self._build_nfcs_head()
+        return self
+
+    def _build_nfcs_head(self) -> None:
+        linear = nn.Linear(self.feature_dim, len(self.cfg.actions) + 1)
+        nn.init.xavier_uniform_(linear.weight)
+        nn.init.zeros_(linear.bias)
+        self.nfcs_head = nn.Sequential(nn.Flatten(), linear)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The pain logits (N x 2): what every pain-only consumer (IG, export parity, Table II) reads."""
         return self.head(self.backbone(x))
+
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(pain logits N x 2, NFCS outputs N x (A + 1): A action logits then the count; None without)."""
+        features = self.backbone(x)
+        nfcs = None if self.nfcs_head is None else self.nfcs_head(features)
+        return self.head(features), nfcs
 
     def stage_parameters(self, stage: str) -> Iterator[tuple[str, nn.Parameter]]:
         """(name, parameter) pairs of one backbone stage, names as in ``named_parameters()``."""
@@ -59,6 +82,8 @@ class PainNet(nn.Module):
         """Phase 1: only the head trains (a from-scratch model keeps its backbone trainable)."""
         self.backbone.requires_grad_(self.cfg.from_scratch)
         self.head.requires_grad_(True)
+        if self.nfcs_head is not None:
+            self.nfcs_head.requires_grad_(True)
         self.train(self.training)
 
     def unfreeze_finetune_stages(self) -> None:

@@ -61,6 +61,8 @@ def check_labels(cfg: ModelConfig, labels: Sequence[str], where: str) -> None:
 def model_from_config(cfg: ModelConfig) -> PainNet:
     """An untrained model of ``cfg``'s architecture carrying ``cfg`` itself (weights source included)."""
     model = create_model(cfg.name, pretrained=False, input_size=cfg.input_size, head=cfg.head)
+    if cfg.actions:
+        model.add_nfcs_head(cfg.actions, cfg.nfcs_version)
     built = model.cfg.with_(weights=cfg.weights, licence=cfg.licence)
     if built != cfg:
         raise CheckpointError(f"model '{cfg.name}' built today differs from its saved config: {built} vs {cfg}")

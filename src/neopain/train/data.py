@@ -26,6 +26,8 @@ class FaceSet:
     targets: torch.Tensor
     subjects: list[str]
     regions: torch.Tensor | None = None  # N x 1 x S x S uint8, 1 inside an NFCS region (the region prior)
+    # N x (A + 1) float: each action's 0/1 label then the NFCS score; NaN where a row does not code it.
+    nfcs: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
@@ -33,7 +35,28 @@ class FaceSet:
     def subset(self, indices: Sequence[int]) -> FaceSet:
         idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.images.device)
         regions = None if self.regions is None else self.regions[idx]
-        return FaceSet(self.images[idx], self.targets[idx], [self.subjects[i] for i in indices], regions)
+        nfcs = None if self.nfcs is None else self.nfcs[idx]
+        return FaceSet(self.images[idx], self.targets[idx], [self.subjects[i] for i in indices], regions, nfcs)
+
+
+def nfcs_targets(samples: Sequence[Sample], actions: Sequence[str], what: str = "training set") -> np.ndarray:
+    """N x (A + 1) float32: 0/1 per action, then ``nfcs_score``; NaN where unknown (never 0).
+
+    TrainDataError when no row codes any action nor a score: there is nothing to learn NFCS from.
+    """
+    table = np.full((len(samples), len(actions) + 1), np.nan, np.float32)
+    for i, sample in enumerate(samples):
+        coded = sample.actions or {}
+        for j, action in enumerate(actions):
+            if action in coded:
+                table[i, j] = float(coded[action])
+        if sample.nfcs_score is not None:
+            table[i, -1] = float(sample.nfcs_score)
+    if np.isnan(table).all():
+        raise TrainDataError(
+            f"{what}: --targets nfcs needs NFCS labels, and no row has an nfcs_<action> value or an nfcs_score"
+        )
+    return table
 
 
 def check_task(samples: Sequence[Sample], what: str = "training set") -> None:
@@ -91,9 +114,11 @@ def face_files(samples: Sequence[Sample], manifest_file: str | Path) -> list[Pat
 
 
 def load_faces(
-    samples: Sequence[Sample], manifest_file: str | Path, size: int, device: torch.device | str = "cpu"
+    samples: Sequence[Sample], manifest_file: str | Path, size: int, device: torch.device | str = "cpu",
+    actions: Sequence[str] = (),
 ) -> FaceSet:
-    """Read, resize (``preprocess.resize_face``, as serving does) and stack the faces on ``device``."""
+    """Read, resize (``preprocess.resize_face``, as serving does) and stack the faces on ``device``; with
+    ``actions``, their NFCS targets too (``nfcs_targets``)."""
     from neopain.imageio import ImageError, read_image  # OpenCV/Pillow only where faces are read
 
     files = face_files(samples, manifest_file)
@@ -105,4 +130,5 @@ def load_faces(
             raise TrainDataError(f"{manifest_file}: row for {samples[i].path}: {exc}") from exc
     tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
     targets = torch.tensor([s.target for s in samples], dtype=torch.long, device=device)
-    return FaceSet(tensor, targets, [s.subject for s in samples])
+    nfcs = torch.from_numpy(nfcs_targets(samples, actions, str(manifest_file))).to(device) if actions else None
+    return FaceSet(tensor, targets, [s.subject for s in samples], nfcs=nfcs)

@@ -74,6 +74,22 @@ def make_optimizer(model: PainNet, lr: float) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
 
 
+# The count output is in actions (0-10); scaled so its loss weighs about as much as one action's.
+COUNT_LOSS_SCALE = 0.1
+
+
+def nfcs_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean BCE over the action labels a row codes plus the scaled smooth-L1 of the count where the
+    score is known; unknown entries (NaN) add nothing, so a row without NFCS labels trains pain alone."""
+    logits, count = outputs[:, :-1].float(), outputs[:, -1].float()
+    labels, score = targets[:, :-1], targets[:, -1]
+    known, scored = ~torch.isnan(labels), ~torch.isnan(score)
+    zero = outputs.sum() * 0.0  # keeps the graph (and the device) when a batch codes nothing
+    bce = F.binary_cross_entropy_with_logits(logits[known], labels[known]) if known.any() else zero
+    count_loss = F.smooth_l1_loss(count[scored], score[scored]) * COUNT_LOSS_SCALE if scored.any() else zero
+    return bce + count_loss
+
+
 def train_step(
     model: PainNet,
     x: torch.Tensor,
@@ -81,11 +97,15 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     runtime: Runtime,
     prior: RegionPrior | None = None,
+    nfcs: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step on a normalised batch: CE + the head's L1 (+ the region prior); (loss, logits)."""
+    """One optimisation step on a normalised batch: CE + the head's L1 (+ the region prior, + the NFCS
+    loss when ``nfcs`` targets are given); (loss, logits)."""
     with runtime.autocast():
-        logits = model(x)
+        logits, outputs = model.forward_all(x)
     loss = F.cross_entropy(logits.float(), y) + model.head_l1_penalty()
+    if nfcs is not None and outputs is not None:
+        loss = loss + nfcs_loss(outputs, nfcs)
     if prior is not None:
         loss = loss + region_penalty(model, x, prior, runtime.autocast)
     optimizer.zero_grad(set_to_none=True)
@@ -157,7 +177,8 @@ def train_epoch(
     region_weight: float = 0.0,
 ) -> EpochStats:
     """One pass over ``data`` in a seeded random order; loss = cross-entropy + the head's L1 penalty
-    (+ ``region_weight`` times the share of the decision's attribution outside ``data.regions``; train/prior.py).
+    (+ ``region_weight`` times the share of the decision's attribution outside ``data.regions``; train/prior.py)
+    (+ the NFCS loss when the model has action outputs and ``data.nfcs`` holds their targets).
 
     Per-epoch work (shuffle, channel order, augmentation parameters) is done once up front and the warp
     runs on chunks of several batches, so most steps launch only one fused normalisation and the model.
@@ -167,6 +188,7 @@ def train_epoch(
     n = len(data)
     order = torch.randperm(n, generator=shuffle).to(runtime.device, non_blocking=True)
     images, targets = data.images.index_select(0, order), data.targets.index_select(0, order)
+    nfcs = None if data.nfcs is None or model.nfcs_head is None else data.nfcs.index_select(0, order)
     if model.cfg.channel_order == "RGB":
         images = images.flip(1)  # faces are stored BGR; flip once per epoch, not per step
     size = images.shape[-1]
@@ -182,7 +204,9 @@ def train_epoch(
         y = targets[start : start + batch_size]
         x = normalize_model_order(x, scale, shift, runtime.channels_last)
         prior = None if regions is None else RegionPrior(next(regions), region_weight)
-        losses[step], logits_seen[start : start + y.shape[0]] = train_step(model, x, y, optimizer, runtime, prior)
+        batch_nfcs = None if nfcs is None else nfcs[start : start + batch_size]
+        losses[step], logits_seen[start : start + y.shape[0]] = train_step(
+            model, x, y, optimizer, runtime, prior, batch_nfcs)
         seen = start + int(y.shape[0])
     sizes = torch.tensor([min(batch_size, n - s) for s in starts], dtype=torch.float32, device=runtime.device)
     loss_sum = (losses * sizes).sum().item()

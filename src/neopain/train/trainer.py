@@ -24,7 +24,7 @@ from neopain.augment import AUGMENT_MODES, Augmenter, offline_copies
 from neopain.data import Sample, manifest_hash
 from neopain.faces import read_crop_file
 from neopain.models import PainNet, create_model
-from neopain.nfcs import LABELS
+from neopain.nfcs import ACTIONS, DEFAULT_VERSION, LABELS, nfcs_version
 from neopain.preprocess import HeadConfig, ModelConfig
 from neopain.train.checkpoint import (
     CheckpointError,
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 
 FINETUNE_MODES = ("paper", "all")
+TARGETS = ("pain", "nfcs")
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,17 @@ class TrainConfig:
     # joins the loss (train/prior.py); regions from the manifest's masks or placed on the box (train/regions.py).
     region_prior: float = 0.0
     region_source: str = "auto"
+    # "pain" alone, or "pain" and "nfcs": one sigmoid per NFCS action and an action count beside P(pain),
+    # their loss masked where a row does not code them; ``nfcs_version`` names the scale the score uses.
+    targets: tuple[str, ...] = ("pain",)
+    nfcs_version: str = DEFAULT_VERSION
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", tuple(self.targets))
+        unknown = [t for t in self.targets if t not in TARGETS]
+        if unknown or "pain" not in self.targets or len(set(self.targets)) != len(self.targets):
+            raise ValueError(f"targets must be 'pain' or 'pain,nfcs', got {','.join(self.targets)!r}")
+        nfcs_version(self.nfcs_version)  # NfcsError (a ValueError) names the known versions
         if self.augment not in AUGMENT_MODES:
             raise ValueError(f"augment must be one of {AUGMENT_MODES}, got '{self.augment}'")
         if self.finetune not in FINETUNE_MODES:
@@ -129,13 +139,16 @@ class _State:
 
 def _build_model(model_name: str, config: TrainConfig) -> PainNet:
     torch.manual_seed(config.seed)  # the head's initial weights come from the seed
-    return create_model(
+    model = create_model(
         model_name,
         pretrained=config.pretrained,
         input_size=config.input_size,
         head=config.head,
         weights_path=config.weights_path,
     )
+    if "nfcs" in config.targets:
+        model.add_nfcs_head(ACTIONS, config.nfcs_version)
+    return model
 
 
 def _set_phase(model: PainNet, phase: int, finetune: str) -> None:
@@ -203,7 +216,8 @@ def _training_set(faces: FaceSet, config: TrainConfig) -> tuple[FaceSet, Augment
     if config.augment == "offline":
         images, source = offline_copies(faces.images, config.copies, seed=config.seed + 2)
         subjects = [faces.subjects[i] for i in source.tolist()]
-        return FaceSet(images, faces.targets[source], subjects), None
+        nfcs = None if faces.nfcs is None else faces.nfcs[source]
+        return FaceSet(images, faces.targets[source], subjects, nfcs=nfcs), None
     if config.augment == "online":
         return faces, Augmenter(seed=config.seed + 2)
     return faces, None
@@ -267,7 +281,7 @@ def train(
     else:
         model = _build_model(model_name, config)
     train_idx, val_idx = _split(samples, config)
-    faces = load_faces(samples, manifest_file, model.cfg.input_size, runtime.device)
+    faces = load_faces(samples, manifest_file, model.cfg.input_size, runtime.device, model.cfg.actions)
     region_source = None
     if config.region_prior > 0:
         faces.regions, region_source = _load_regions(samples, manifest_file, model.cfg.input_size, config,
