@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -80,6 +80,7 @@ class FakeAssessment:
     box: tuple[float, float, float, float] | None
     timings_ms: dict[str, float]
     model_id: str = "scripted-0"
+    nfcs: Any = None  # an NFCS model's reading (neopain.inference.NfcsReading)
 
 
 class ScriptedPredictor:

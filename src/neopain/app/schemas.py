@@ -21,6 +21,33 @@ class BabyPublic(BaseModel):
     name: str
 
 
+class ActionPublic(BaseModel):
+    name: str
+    probability: float
+    present: bool
+    assessable: bool
+
+
+class NfcsPublic(BaseModel):
+    """An NFCS model's checklist for the frame: each action, and the score over the items it could read."""
+
+    version: str
+    score: int
+    items_read: int
+    items: int
+    scorable: bool
+    actions: list[ActionPublic]
+
+
+def nfcs_public(reading: dict | None) -> NfcsPublic | None:
+    """From ``NfcsReading.to_dict()`` (as stored on a record); None for a pain-only model."""
+    if not reading:
+        return None
+    actions = [ActionPublic(name=name, **values) for name, values in reading["actions"].items()]
+    return NfcsPublic(version=reading["version"], score=reading["score"], items_read=reading["items_read"],
+                      items=reading["items"], scorable=reading["scorable"], actions=actions)
+
+
 class FramePublic(BaseModel):
     """The answer to one camera frame."""
 
@@ -36,6 +63,7 @@ class FramePublic(BaseModel):
     saved: bool = Field(description="this frame is (or already was) a saved record")
     record_id: str | None = None
     replay: bool = Field(False, description="a retried frame id: the earlier answer, nothing saved twice")
+    nfcs: NfcsPublic | None = Field(None, description="an NFCS model's actions and score; None otherwise")
 
 
 class ErrorPublic(BaseModel):

@@ -81,6 +81,12 @@ def evaluate_command(
         float, typer.Option(help="> 0: weight of the NFCS region prior in training (see `neopain train`)")
     ] = 0.0,
     region_source: Annotated[str, typer.Option(help="regions for the prior: auto | mask | placed")] = "auto",
+    targets: Annotated[
+        str, typer.Option(help="pain | pain,nfcs (the multi-task model; NFCS tables in the report)")
+    ] = "pain",
+    nfcs_version: Annotated[str, typer.Option(help="NFCS version of the score: nfcs-10 | nfcs-8 | nfcs-p-3")] = (
+        "nfcs-10"
+    ),
 ) -> None:
     """Evaluate models with the paper's protocol and the subject-independent one; write the report."""
     from neopain.evaluate import EvalConfig, run_protocol, train_final, write_model_card, write_report
@@ -107,6 +113,8 @@ def evaluate_command(
             weights_path=str(weights) if weights else None,
             region_prior=region_prior,
             region_source=region_source,
+            targets=_split_list(targets, "--targets"),
+            nfcs_version=nfcs_version,
         )
         config = EvalConfig(
             protocols=PROTOCOL_CHOICES[protocol],

@@ -16,6 +16,8 @@ from typing import Any
 from neopain.data import Sample, manifest_hash
 from neopain.evaluate import tables as tb
 from neopain.evaluate.metrics import METRIC_NAMES, MetricError, Summary, calibration_bins
+from neopain.evaluate.nfcs import HUMAN_KAPPA
+from neopain.evaluate.nfcs_report import nfcs_summaries
 from neopain.evaluate.results import (
     PAPER,
     RUN_FILE,
@@ -105,11 +107,29 @@ def _summary_dict(summary: Summary) -> dict[str, Any]:
     }
 
 
+def _nfcs_section(records: Sequence[Record]) -> dict[str, Any] | None:
+    """Per action AUC and the score's agreement with the truth, where the model codes NFCS actions."""
+    summaries = nfcs_summaries(records)
+    if summaries is None:
+        return None
+    first = next(r.info["nfcs"] for r in records if r.info.get("nfcs"))
+    return {
+        "version": first["version"],
+        "action_auc": {a: _summary_dict(summaries[f"{a}.roc_auc"]) for a in first["actions"]},
+        "score_kappa": _summary_dict(summaries["score_kappa"]),
+        "score_mae": summaries["score_mae"].mean,
+        "score_icc": summaries["score_icc"].mean,
+        "human_reference_kappa": HUMAN_KAPPA,
+    }
+
+
 def _protocol_section(records: Sequence[Record], design: str) -> dict[str, Any]:
     y, p = tb.pooled(records)
     bins = calibration_bins(y, p)
     summaries = tb.summaries(records)
+    nfcs = _nfcs_section(records)
     return {
+        **({"nfcs": nfcs} if nfcs else {}),
         "protocol": records[0].label,
         "trained_on": design,
         "repetitions": len(records),
@@ -263,6 +283,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         ]
         cal = section["calibration"]
         lines += ["", f"Calibration: ECE {_fmt(cal['ece'], False)}, Brier {_fmt(cal['brier'], False)}.", ""]
+        lines += _nfcs_lines(section.get("nfcs"))
     lines += ["## Operating threshold", ""]
     if threshold["target_sensitivity"] is None:
         lines += [f"{threshold['value']} ({threshold['chosen_on']}).", ""]
@@ -277,6 +298,15 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         ]
     lines += ["## Limits", ""] + [f"- {limit}" for limit in card["limits"]]
     return "\n".join(lines) + "\n"
+
+
+def _nfcs_lines(nfcs: Mapping[str, Any] | None) -> list[str]:
+    if not nfcs:
+        return []
+    aucs = "; ".join(f"{a.replace('_', ' ')} {_fmt(e, False)}" for a, e in nfcs["action_auc"].items())
+    score = (f"NFCS score: weighted kappa {_fmt(nfcs['score_kappa'], False)} (professionals: "
+             f"{nfcs['human_reference_kappa']:.2f}), MAE {nfcs['score_mae']:.2f} actions, ICC {nfcs['score_icc']:.3f}.")
+    return [f"NFCS actions ({nfcs['version']}), AUC: {aucs}.", score, ""]
 
 
 SUMMARY_METRICS = ("roc_auc", "sensitivity", "specificity", "accuracy", "f1", "ece")

@@ -24,6 +24,7 @@ from neopain.data import Sample, manifest_hash
 from neopain.evaluate import baseline as bl
 from neopain.evaluate.card import data_summary
 from neopain.evaluate.metrics import binary_metrics
+from neopain.evaluate.nfcs import nfcs_predictions
 from neopain.evaluate.results import (
     BASELINE,
     ORACLE,
@@ -267,8 +268,11 @@ class _Scorer:
         runtime = make_runtime(config.device, config.amp, config.deterministic)
         test = [self.samples[i] for i in job.split.test]
         faces = load_faces(test, self.manifest_file, result.config.input_size, runtime.device)
-        p = predict_proba(runtime.prepare_model(result.model), faces.images, runtime)[:, 1].numpy()
+        model = runtime.prepare_model(result.model)
+        p = predict_proba(model, faces.images, runtime)[:, 1].numpy()
+        nfcs = nfcs_predictions(model, faces.images, runtime, test) if result.config.actions else None
         info = {
+            "nfcs": nfcs,
             "best_epoch": result.best_epoch,
             "epochs": len(result.history),
             "stop_reason": result.stop_reason,

@@ -16,6 +16,7 @@ import numpy as np
 from neopain.evaluate import plots
 from neopain.evaluate import tables as tb
 from neopain.evaluate.breakdown import breakdown_table
+from neopain.evaluate.nfcs_report import nfcs_blocks
 from neopain.evaluate.render import Block, Heading, Image, Paragraph, to_html, to_markdown, write_images
 from neopain.evaluate.results import (
     BASELINE,
@@ -214,6 +215,7 @@ def build_report(out_dir: str | Path, sensitivity: float | None = None) -> list[
     blocks += [Paragraph(c) for c in (oracle_check(groups, p) for p in protocols) if c]
     for protocol in protocols:
         blocks += _protocol_blocks(groups, protocol, labels[protocol], target)
+        blocks += nfcs_blocks(groups, protocol, labels[protocol])
     if len(protocols) == 2:
         blocks += _gap_blocks(groups, labels)
     return blocks

@@ -260,3 +260,25 @@ def predict_proba(model: PainNet, images_bgr: torch.Tensor, runtime: Runtime, ba
             logits = model(normalize_bgr(x, model.cfg, runtime.channels_last))
         out.append(torch.softmax(logits.float(), 1).cpu())
     return torch.cat(out) if out else torch.zeros((0, 2))
+
+
+@torch.no_grad()
+def predict_nfcs(
+    model: PainNet, images_bgr: torch.Tensor, runtime: Runtime, batch_size: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P(action) N x A in ``model.cfg.actions`` order, the count output N), CPU float32, for an NFCS model."""
+    if model.nfcs_head is None:
+        raise ValueError(f"{model.cfg.name}: this model has no NFCS outputs (trained with targets pain)")
+    model.eval()
+    probabilities, counts = [], []
+    for start in range(0, images_bgr.shape[0], batch_size):
+        x = images_bgr[start : start + batch_size].to(runtime.device)
+        with runtime.autocast():
+            _, outputs = model.forward_all(normalize_bgr(x, model.cfg, runtime.channels_last))
+        outputs = outputs.float().cpu()
+        probabilities.append(torch.sigmoid(outputs[:, :-1]))
+        counts.append(outputs[:, -1])
+    actions = len(model.cfg.actions)
+    if not probabilities:
+        return torch.zeros((0, actions)), torch.zeros(0)
+    return torch.cat(probabilities), torch.cat(counts)

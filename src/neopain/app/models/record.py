@@ -32,7 +32,12 @@ class Record(Base):
     # The client's id for the frame: a retried upload finds its record instead of saving it twice.
     client_frame_id: Mapped[str] = mapped_column(String(64), unique=True)
     confirmed_label: Mapped[str | None] = mapped_column(String(16))
-    nfcs_actions: Mapped[list[str] | None] = mapped_column(JSON)
+    nfcs_actions: Mapped[list[str] | None] = mapped_column(JSON)  # the actions a clinician saw present
+    # The actions that clinician coded (present or not); None on records coded before lip purse existed,
+    # which coded the other nine. An action outside it is unknown, never absent.
+    nfcs_coded: Mapped[list[str] | None] = mapped_column(JSON)
+    # An NFCS model's reading at capture (neopain.inference.NfcsReading.to_dict()), None for pain-only models.
+    nfcs_model: Mapped[dict | None] = mapped_column(JSON)
     confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

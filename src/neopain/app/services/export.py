@@ -26,13 +26,27 @@ class ExportSummary:
     missing_images: int
 
 
+# What the record page offered before lip purse joined the vocabulary (records with nfcs_coded None).
+LEGACY_CODED = tuple(a for a in ACTIONS if a != "lip_purse")
+
+
+def coded_actions(record: Record) -> tuple[str, ...]:
+    """The actions the clinician coded on this record: present or absent; the others are unknown."""
+    if record.nfcs_coded is not None:
+        return tuple(a for a in ACTIONS if a in record.nfcs_coded)
+    return LEGACY_CODED if record.nfcs_actions is not None else ()
+
+
 def sample_of(record: Record, image_path: str) -> Sample:
     """One manifest row: subject is the baby's opaque id (never the name); the label is the clinician's."""
     actions = None
     score = None
-    if record.nfcs_actions is not None:
-        actions = {a: int(a in record.nfcs_actions) for a in ACTIONS}
-        score = float(sum(actions.values()))
+    coded = coded_actions(record)
+    if coded:
+        present = set(record.nfcs_actions or [])
+        actions = {a: int(a in present) for a in coded}
+        # The count is a score only when every action was coded; otherwise the actions say it all.
+        score = float(sum(actions.values())) if len(coded) == len(ACTIONS) else None
     box = tuple(record.box[:4]) if record.box and len(record.box) >= 4 else None
     return Sample(
         path=image_path,

@@ -15,7 +15,7 @@ from neopain.app.core.saving import should_save
 from neopain.app.core.storage import ImageStore
 from neopain.app.core.uploads import UploadError, check_frame
 from neopain.app.models import Assessment, Record, User
-from neopain.app.schemas import FramePublic
+from neopain.app.schemas import FramePublic, nfcs_public
 from neopain.imageio import ImageError
 
 # Frames of one assessment are serialised so the saving rule sees them in order; rows are also locked
@@ -53,7 +53,14 @@ def _public(frame_id: str, result: AssessmentLike, record: Record | None) -> Fra
         box=_box(result) if ok else None,
         saved=record is not None,
         record_id=record.public_id if record else None,
+        nfcs=nfcs_public(_reading(result)) if ok else None,
     )
+
+
+def _reading(result: AssessmentLike) -> dict | None:
+    """An NFCS model's reading as plain JSON (a pain-only predictor's assessments have none)."""
+    reading = getattr(result, "nfcs", None)
+    return None if reading is None else reading.to_dict()
 
 
 def replay_of(record: Record) -> FramePublic:
@@ -70,6 +77,7 @@ def replay_of(record: Record) -> FramePublic:
         saved=True,
         record_id=record.public_id,
         replay=True,
+        nfcs=nfcs_public(record.nfcs_model),
     )
 
 
@@ -183,4 +191,5 @@ def _new_record(
         processing_ms=float(result.timings_ms.get("total", 0.0)),
         model_id=result.model_id,
         client_frame_id=frame_id,
+        nfcs_model=_reading(result),
     )

@@ -20,6 +20,9 @@ const confidenceText = document.getElementById("confidence");
 const timingText = document.getElementById("timing");
 const savedText = document.getElementById("saved");
 const facing = document.getElementById("facing");
+const nfcsBox = document.getElementById("nfcs");
+const nfcsScore = document.getElementById("nfcs-score");
+const nfcsList = document.getElementById("nfcs-list");
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const canvas = document.createElement("canvas");
 
@@ -92,6 +95,30 @@ async function postFrame(blob, frameId) {
   throw lastError;
 }
 
+// The NFCS checklist of an NFCS model: ticked when present, greyed when its region could not be read.
+function showNfcs(nfcs) {
+  if (!nfcs) {
+    nfcsBox.hidden = true;
+    return;
+  }
+  nfcsBox.hidden = false;
+  const total = nfcs.scorable
+    ? `${nfcs.version.toUpperCase()} ${nfcs.score} of ${nfcs.items}`
+    : `${nfcs.version.toUpperCase()} ${nfcs.score} (${nfcs.items_read} of ${nfcs.items} items readable: not scorable)`;
+  nfcsScore.textContent = total;
+  nfcsList.replaceChildren(
+    ...nfcs.actions.map((action) => {
+      const item = document.createElement("li");
+      const state = !action.assessable ? "unreadable" : action.present ? "present" : "absent";
+      item.className = `check-${state}`;
+      item.dataset.action = action.name;
+      const mark = state === "present" ? "\u2611" : state === "absent" ? "\u2610" : "\u2012";
+      item.textContent = `${mark} ${action.name.replaceAll("_", " ")}`;
+      return item;
+    }),
+  );
+}
+
 function showResult(res) {
   if (res.status === "ok") {
     setOval("ok");
@@ -100,7 +127,9 @@ function showResult(res) {
     labelText.textContent = pain ? "Pain" : "No pain";
     labelText.className = `label ${pain ? "txt-red" : "txt-green"}`;
     confidenceText.textContent = `Confidence ${Math.round(res.confidence * 100)}%`;
+    showNfcs(res.nfcs);
   } else {
+    showNfcs(null);
     setOval("no");
     statusText.textContent = REASONS[res.reason] || "No assessment possible";
     labelText.textContent = "";

@@ -119,6 +119,7 @@ def confirm(
     record_id: str,
     label: Annotated[Literal[LABELS], Form()],  # type: ignore[valid-type]
     actions: Annotated[list[Literal[ACTIONS]] | None, Form()] = None,  # type: ignore[valid-type]
+    nfcs_coded: Annotated[bool, Form()] = False,
 ) -> Response:
     """A clinician confirms (same label) or corrects (other label) the model; NFCS actions optional."""
     record = record_or_404(db, record_id)
@@ -129,7 +130,11 @@ def confirm(
     if unknown:
         raise HTTPException(422, f"unknown NFCS action: {unknown[0]}")
     record.confirmed_label = label
-    record.nfcs_actions = chosen or None
+    # Coded when the clinician ticked an action or said she looked at all of them (none present is a
+    # finding too); otherwise the actions stay unknown, never "absent".
+    coded = bool(chosen) or nfcs_coded
+    record.nfcs_actions = chosen if coded else None
+    record.nfcs_coded = list(ACTIONS) if coded else None
     record.confirmed_by = user.id
     record.confirmed_at = utcnow()
     audit(db, user, "confirm" if label == record.label else "correct", "record", record.public_id)

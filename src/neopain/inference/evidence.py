@@ -1,0 +1,74 @@
+"""Evidence per NFCS action without torch: how much each action's probability drops when one NFCS region
+of the face is blurred away (occlusion, Zeiler & Fergus 2014), in one ONNX Runtime batch of 1 + 5 crops.
+
+The region whose blurring drops an action most is where the model reads that action; on the synthetic
+truth that should be the action's own region (``neopain.nfcs.ACTION_REGION``; bench/nfcs_evidence.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from neopain.inference.model import OnnxClassifier
+from neopain.nfcs import REGIONS
+
+# The blur that stands in for a region: wide enough (a fraction of the crop side) to erase creases, bulges
+# and lip edges, while keeping the region's mean colour, so the model sees a plain patch, not a hole.
+OCCLUSION_SIGMA = 0.06
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Per action: its probability on the whole face and its drop with each region blurred."""
+
+    actions: tuple[str, ...]
+    probability: dict[str, float]
+    drops: dict[str, dict[str, float]]  # action -> region -> drop in probability (> 0: the region supports it)
+
+    def strongest_region(self, action: str) -> str:
+        """The region whose blurring lowers ``action`` most."""
+        drops = self.drops[action]
+        return max(drops, key=lambda region: drops[region])
+
+    def to_dict(self) -> dict[str, object]:
+        return {a: {"probability": round(self.probability[a], 6), "strongest_region": self.strongest_region(a),
+                    "drops": {r: round(d, 6) for r, d in self.drops[a].items()}} for a in self.actions}
+
+
+def occluded(crop_bgr: np.ndarray, mask: np.ndarray, sigma: float = OCCLUSION_SIGMA) -> np.ndarray:
+    """``crop_bgr`` with the pixels of ``mask`` replaced by a strong blur of the crop (edges feathered)."""
+    side = crop_bgr.shape[0]
+    blurred = cv2.GaussianBlur(crop_bgr, (0, 0), sigma * side)
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(0.5, 0.01 * side))[..., None]
+    mixed = crop_bgr.astype(np.float32) * (1 - soft) + blurred.astype(np.float32) * soft
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def occlusion_evidence(classifier: OnnxClassifier, crop_bgr: np.ndarray, masks: Mapping[str, np.ndarray]) -> Evidence:
+    """Occlusion evidence of an NFCS model on one face crop, ``masks`` the regions (crop-sized, bool)."""
+    regions = [r for r in REGIONS if r in masks and masks[r].any()]
+    batch = [crop_bgr] + [occluded(crop_bgr, masks[r]) for r in regions]
+    _, probabilities, _ = classifier.nfcs(batch)  # ModelFileError for a pain-only model
+    actions = classifier.config.actions
+    whole = {a: float(probabilities[0, j]) for j, a in enumerate(actions)}
+    drops = {a: {r: whole[a] - float(probabilities[1 + i, j]) for i, r in enumerate(regions)}
+             for j, a in enumerate(actions)}
+    return Evidence(tuple(actions), whole, drops)
+
+
+def evidence_overlay(crop_bgr: np.ndarray, masks: Mapping[str, np.ndarray], evidence: Evidence, action: str,
+                     ) -> np.ndarray:
+    """The crop with each region tinted by how much it supports ``action`` (red: most), for the record page."""
+    drops = evidence.drops[action]
+    top = max([d for d in drops.values() if d > 0], default=0.0)
+    heat = np.zeros(crop_bgr.shape[:2], np.float32)
+    for region, drop in drops.items():
+        if top > 0 and drop > 0:
+            heat[masks[region]] = drop / top
+    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    alpha = (0.55 * heat)[..., None]
+    return np.clip(crop_bgr * (1 - alpha) + colour * alpha + 0.5, 0, 255).astype(np.uint8)
