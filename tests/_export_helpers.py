@@ -64,3 +64,40 @@ def on_canvas(image: np.ndarray, width: int = 640, height: int = 480, scale: flo
     h, w = min(image.shape[0], height - offset[1]), min(image.shape[1], width - offset[0])
     frame[offset[1] : offset[1] + h, offset[0] : offset[0] + w] = image[:h, :w]
     return frame
+
+
+TAUGHT = "brow_bulge"  # the one action the cue faces code for NFCS models: present exactly on the pain faces
+
+
+def nfcs_model(steps: int = 40, seed: int = 0):  # type: ignore[no-untyped-def]
+    """A tiny N-CNN with NFCS outputs, trained on cue faces where only TAUGHT is coded (= pain)."""
+    import torch
+
+    from neopain.models import create_model
+    from neopain.nfcs import ACTIONS
+    from neopain.preprocess import HeadConfig, preprocess_batch
+    from neopain.train.loop import make_optimizer, make_runtime, train_step
+
+    torch.manual_seed(seed)
+    model = create_model("ncnn", pretrained=False, input_size=64, head=HeadConfig(units=(32,), dropout=0.0))
+    model.add_nfcs_head(ACTIONS, "nfcs-10")
+    crops, targets = cue_crops(48, 64, seed)
+    x = torch.from_numpy(preprocess_batch(crops, model.cfg))
+    nfcs = torch.full((len(targets), len(ACTIONS) + 1), float("nan"))
+    nfcs[:, ACTIONS.index(TAUGHT)] = torch.from_numpy(targets).float()  # the rest unknown
+    runtime, optimizer = make_runtime("cpu"), make_optimizer(model, 1e-3)
+    model.train()
+    for _ in range(steps):
+        train_step(model, x, torch.from_numpy(targets), optimizer, runtime, nfcs=nfcs)
+    return model.eval()
+
+
+def nfcs_checkpoint(folder: Path, steps: int = 40):  # type: ignore[no-untyped-def]
+    """(best.pt of ``nfcs_model`` saved by the training code, the model)."""
+    from neopain.train.checkpoint import save_checkpoint
+
+    model = nfcs_model(steps)
+    checkpoint = save_checkpoint(folder / "best.pt", {
+        "model": model.state_dict(), "config": model.cfg.to_dict(), "optimizer": {}, "epoch": 1, "phase": 1,
+        "history": [], "manifest_hash": "test", "seed": 0})
+    return checkpoint, model

@@ -15,47 +15,26 @@ from neopain.data import Sample, write_manifest
 from neopain.export import export_checked, quantize
 from neopain.inference import META_OUTPUTS, ModelFileError, OnnxClassifier, Predictor, read_nfcs
 from neopain.inference.batch import assessment_row
-from neopain.models import create_model
 from neopain.nfcs import ACTIONS
-from neopain.preprocess import ConfigError, HeadConfig, ModelConfig, preprocess_batch
+from neopain.preprocess import ConfigError, ModelConfig, preprocess_batch
 from neopain.train import TrainConfig, TrainDataError, load_checkpoint, train
-from neopain.train.checkpoint import save_checkpoint
-from neopain.train.loop import make_optimizer, make_runtime, nfcs_loss, train_step
-from tests._export_helpers import astronaut_bgr, cue_crops, make_checkpoint, on_canvas
+from neopain.train.loop import nfcs_loss
+from tests._export_helpers import (
+    TAUGHT,
+    astronaut_bgr,
+    cue_crops,
+    make_checkpoint,
+    nfcs_checkpoint,
+    nfcs_model,
+    on_canvas,
+)
 from tests._train_helpers import draw_face, make_faces
-
-TAUGHT = "brow_bulge"  # the one action the cue faces code: present exactly on the pain faces
-
-
-def _nfcs_targets(targets: np.ndarray) -> torch.Tensor:
-    """Only TAUGHT is coded; every other action is unknown (NaN), the score too."""
-    table = torch.full((len(targets), len(ACTIONS) + 1), float("nan"))
-    table[:, ACTIONS.index(TAUGHT)] = torch.from_numpy(targets).float()
-    return table
-
-
-def _nfcs_model(steps: int = 40, seed: int = 0):  # type: ignore[no-untyped-def]
-    torch.manual_seed(seed)
-    model = create_model("ncnn", pretrained=False, input_size=64, head=HeadConfig(units=(32,), dropout=0.0))
-    model.add_nfcs_head(ACTIONS, "nfcs-10")
-    crops, targets = cue_crops(48, 64, seed)
-    x = torch.from_numpy(preprocess_batch(crops, model.cfg))
-    y, nfcs = torch.from_numpy(targets), _nfcs_targets(targets)
-    runtime = make_runtime("cpu")
-    optimizer = make_optimizer(model, 1e-3)
-    model.train()
-    for _ in range(steps):
-        train_step(model, x, y, optimizer, runtime, nfcs=nfcs)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
 def nfcs_files(tmp_path_factory) -> dict:  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("nfcs")
-    model = _nfcs_model()
-    checkpoint = save_checkpoint(folder / "best.pt", {
-        "model": model.state_dict(), "config": model.cfg.to_dict(), "optimizer": {}, "epoch": 1, "phase": 1,
-        "history": [], "manifest_hash": "test", "seed": 0})
+    checkpoint, model = nfcs_checkpoint(folder)
     exported = export_checked(checkpoint, folder / "m.onnx")
     int8 = quantize(exported.path, folder / "m.int8.onnx", "static", calibration_crops=cue_crops(32, 64, 1)[0])
     return {"model": model, "checkpoint": checkpoint, "float": exported.path, "int8": int8}
@@ -87,8 +66,8 @@ def test_the_nfcs_loss_ignores_what_a_row_does_not_code() -> None:
 
 
 def test_training_teaches_the_coded_action_and_leaves_unknown_ones_alone() -> None:
-    untrained = _nfcs_model(steps=0)
-    model = _nfcs_model()
+    untrained = nfcs_model(steps=0)
+    model = nfcs_model()
     crops, targets = cue_crops(40, 64, seed=9)
     with torch.no_grad():
         _, outputs = model.forward_all(torch.from_numpy(preprocess_batch(crops, model.cfg)))

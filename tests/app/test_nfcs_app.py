@@ -82,3 +82,32 @@ def test_coding_is_exported_and_read_back_as_training_targets(tmp_path: Path) ->
     table = nfcs_targets([first, none, unknown, old], ACTIONS)
     assert table[0, ACTIONS.index("lip_purse")] == 1 and np.isnan(table[2]).all()
     assert np.isnan(table[3, ACTIONS.index("lip_purse")]) and table[3, ACTIONS.index("eye_squeeze")] == 1
+
+
+def test_the_record_page_shows_occlusion_evidence_from_the_served_nfcs_model(tmp_path: Path) -> None:
+    import cv2
+
+    from neopain.export import export_checked
+    from neopain.inference import Predictor
+    from tests._export_helpers import astronaut_bgr, nfcs_checkpoint, on_canvas
+
+    checkpoint, _ = nfcs_checkpoint(tmp_path / "model")
+    model = export_checked(checkpoint, tmp_path / "model" / "nfcs.onnx").path
+    app = create_app(make_settings(tmp_path / "data"), Predictor.from_files(model))
+    add_users(app)
+    nurse = browser_for(app, "nurse")
+    assessment, token = start_assessment(nurse, "Evidence Baby")
+    frame = cv2.imencode(".jpg", on_canvas(astronaut_bgr()))[1].tobytes()
+    answer = post_frame(nurse, assessment, token, frame, uuid.uuid4().hex, "f.jpg").json()
+    assert answer["saved"] and len(answer["nfcs"]["actions"]) == len(ACTIONS)
+    record = answer["record_id"]
+    picture = nurse.client.get(f"/records/{record}/evidence/brow_bulge")
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    decoded = cv2.imdecode(np.frombuffer(picture.content, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded is not None and decoded.shape[0] == decoded.shape[1]  # the square face crop
+    assert nurse.client.get(f"/records/{record}/evidence/frown").status_code == 404
+    with app.state.neopain.sessions() as db:
+        from neopain.app.models import AuditEvent
+
+        seen = db.query(AuditEvent).filter_by(action="view", object_type="image_evidence").all()
+    assert [e.object_id for e in seen] == [record]

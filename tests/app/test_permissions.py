@@ -42,6 +42,7 @@ RULES: dict[tuple[str, str], object] = {
     ("POST", "/records/{record_id}/confirm"): CLINICAL,
     ("POST", "/records/{record_id}/explain"): CLINICAL,
     ("GET", "/records/{record_id}/explanation"): CLINICAL,
+    ("GET", "/records/{record_id}/evidence/{action}"): CLINICAL,
     ("GET", "/admin/users"): ADMIN,
     ("POST", "/admin/users"): ADMIN,
     ("GET", "/admin/audit"): ADMIN,
@@ -74,7 +75,7 @@ def ids(scripted_app, users):  # type: ignore[no-untyped-def]
     # An explanation overlay, so that the overlay route has something to serve to the allowed roles.
     images = scripted_app.state.neopain.images
     images.path_of(explanation_name(image)).write_bytes(scripted_frame("pain"))
-    return {"assessment_id": assessment, "baby_id": baby, "record_id": saved["record_id"]}
+    return {"assessment_id": assessment, "baby_id": baby, "record_id": saved["record_id"], "action": "brow_bulge"}
 
 
 def current_token(app, assessment: str) -> str:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neopain.app import openapi
 from neopain.app.api.deps import SESSION_COOKIE, AppState, CsrfFailed, Forbidden, NotAuthenticated
-from neopain.app.api.routes import admin, assessments, auth, explanations, history, pages, records
+from neopain.app.api.routes import admin, assessments, auth, evidence, explanations, history, pages, records
 from neopain.app.core.db import make_engine, session_factory, upgrade
 from neopain.app.core.explanations import Explainer
 from neopain.app.core.inference import PredictorHolder, PredictorLike
@@ -81,7 +81,7 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
         log.info("retention: purged %d images", purged)
     app = FastAPI(title="neopain bedside", docs_url=None, redoc_url=None, lifespan=periodic_purge)
     app.state.neopain = state
-    for module in (auth, pages, assessments, history, records, explanations, admin):
+    for module in (auth, pages, assessments, history, records, explanations, evidence, admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
+from neopain.faces import canonical_landmarks, choose_face, crop_with, place_regions, transform_points
 from neopain.inference.model import OnnxClassifier
 from neopain.nfcs import REGIONS
 
@@ -72,3 +74,22 @@ def evidence_overlay(crop_bgr: np.ndarray, masks: Mapping[str, np.ndarray], evid
     colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)
     alpha = (0.55 * heat)[..., None]
     return np.clip(crop_bgr * (1 - alpha) + colour * alpha + 0.5, 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class FrameEvidence:
+    crop: np.ndarray  # the face crop the model read
+    masks: dict[str, np.ndarray]  # NFCS regions on it, placed from the detector's landmarks
+    evidence: Evidence
+
+
+def frame_evidence(predictor: Any, image_bgr: np.ndarray) -> FrameEvidence | None:
+    """Detect, cut the serving crop and place the regions from the face's landmarks (the canonical layout
+    on its box when the detector gives none); None when no face is found."""
+    face = choose_face(predictor.detector.detect(image_bgr))
+    if face is None:
+        return None
+    crop, affine = crop_with(image_bgr, face, predictor.crop_settings)
+    points = face.landmarks if face.landmarks is not None else canonical_landmarks(face.box)
+    layout = place_regions(transform_points(affine, points), crop.shape[0], "detector")
+    return FrameEvidence(crop, layout.masks, occlusion_evidence(predictor.classifier, crop, layout.masks))

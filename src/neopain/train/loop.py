@@ -79,13 +79,16 @@ COUNT_LOSS_SCALE = 0.1
 
 
 def nfcs_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean BCE over the action labels a row codes plus the scaled smooth-L1 of the count where the
-    score is known; unknown entries (NaN) add nothing, so a row without NFCS labels trains pain alone."""
+    """Each coded action's mean BCE, summed over actions (every action weighs as much as the pain head's
+    cross-entropy), plus the scaled smooth-L1 of the count where the score is known. Unknown entries
+    (NaN) add nothing, so a row without NFCS labels trains pain alone."""
     logits, count = outputs[:, :-1].float(), outputs[:, -1].float()
     labels, score = targets[:, :-1], targets[:, -1]
     known, scored = ~torch.isnan(labels), ~torch.isnan(score)
     zero = outputs.sum() * 0.0  # keeps the graph (and the device) when a batch codes nothing
-    bce = F.binary_cross_entropy_with_logits(logits[known], labels[known]) if known.any() else zero
+    per_entry = F.binary_cross_entropy_with_logits(logits, torch.nan_to_num(labels), reduction="none") * known
+    coded = known.sum(0)
+    bce = (per_entry.sum(0)[coded > 0] / coded[coded > 0]).sum() if known.any() else zero
     count_loss = F.smooth_l1_loss(count[scored], score[scored]) * COUNT_LOSS_SCALE if scored.any() else zero
     return bce + count_loss
 
@@ -230,6 +233,7 @@ class EvalStats:
     loss: float  # cross-entropy + L1, as Keras reports val_loss
     cross_entropy: float
     accuracy: float
+    nfcs: float = 0.0  # the NFCS loss on these faces (0 for a pain-only model): joins the monitored value
 
 
 @torch.no_grad()
@@ -237,16 +241,22 @@ def evaluate(model: PainNet, data: FaceSet, runtime: Runtime, batch_size: int = 
     model.eval()
     ce_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
+    outputs_seen = []
     for start in range(0, len(data), batch_size):
         x = data.images[start : start + batch_size]
         y = data.targets[start : start + batch_size]
         with runtime.autocast():
-            logits = model(normalize_bgr(x, model.cfg, runtime.channels_last))
+            logits, outputs = model.forward_all(normalize_bgr(x, model.cfg, runtime.channels_last))
         ce_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
+        if outputs is not None:
+            outputs_seen.append(outputs.float())
     n = max(len(data), 1)
     ce = ce_sum.item() / n
-    return EvalStats(ce + float(model.head_l1_penalty()), ce, correct.item() / n)
+    nfcs = 0.0
+    if outputs_seen and data.nfcs is not None:
+        nfcs = float(nfcs_loss(torch.cat(outputs_seen), data.nfcs))  # over the whole set, as the labels are sparse
+    return EvalStats(ce + float(model.head_l1_penalty()), ce, correct.item() / n, nfcs)
 
 
 @torch.no_grad()

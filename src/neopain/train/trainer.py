@@ -352,8 +352,10 @@ def _run_epochs(
         }
         if val_faces is not None:
             ev = evaluate(model, val_faces, runtime, batch_size=max(64, config.batch_size))
-            record.update(val_loss=ev.loss, val_ce=ev.cross_entropy, val_acc=ev.accuracy)
-        monitored = record.get("val_ce" if config.monitor == "ce" else "val_loss", stats.loss)
+            record.update(val_loss=ev.loss, val_ce=ev.cross_entropy, val_acc=ev.accuracy, val_nfcs=ev.nfcs)
+        # An NFCS model keeps learning while its actions improve, not only while P(pain) does.
+        monitored = record.get("val_ce" if config.monitor == "ce" else "val_loss", stats.loss) + record.get(
+            "val_nfcs", 0.0)
         event = _advance(state, monitored, config)
         record["improved"] = state.since_best == 0
         state.history.append(record)
