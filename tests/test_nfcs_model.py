@@ -147,3 +147,19 @@ def test_manifest_samples_keep_unknown_actions_out_of_the_targets() -> None:
     table = nfcs_targets(rows, ACTIONS)
     assert table[0, 0] == 1.0 and np.isnan(table[0, 1:]).all()
     assert np.isnan(table[1, :-1]).all() and table[1, -1] == 4.0
+
+
+def test_table_ii_gives_each_action_its_auc_and_agreement(nfcs_files: dict, tmp_path: Path) -> None:
+    from neopain.export import table_ii
+
+    crops, targets = cue_crops(30, 64, seed=9)
+    truth = {a: np.full(30, np.nan) for a in ACTIONS}
+    truth[TAUGHT] = targets.astype(float)
+    table = table_ii({"float": nfcs_files["float"], "static": nfcs_files["int8"]}, crops, targets, repeats=2,
+                     out_md=tmp_path / "t.md", actions_truth=truth)
+    float_row, int8_row = table["rows"]
+    assert float_row["action_auc"][TAUGHT] >= 0.9 and float_row["action_auc"]["lip_purse"] is None
+    agreement = int8_row["action_agreement_with_float"]
+    assert agreement["present_agreement"][TAUGHT] >= 0.95 and agreement["max_abs_p_diff"] < 0.05
+    text = (tmp_path / "t.md").read_text()
+    assert "| brow bulge |" in text and "NFCS actions: AUC" in text

@@ -12,6 +12,7 @@ _API = {
     "write_model_card": "card",
     "METRIC_NAMES": "metrics",
     "binary_metrics": "metrics",
+    "roc_auc": "metrics",
     "EvalConfig": "protocol",
     "run_protocol": "protocol",
     "train_final": "protocol",

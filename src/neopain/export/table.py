@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 
 from neopain.atomic import atomic_write_bytes
+from neopain.data import Sample, binary_task, read_manifest
 from neopain.evaluate import METRIC_NAMES, binary_metrics
 from neopain.export.cpu import cpu_summary
 from neopain.export.onnx_io import load_model, read_metadata, save_atomic, set_metadata
 from neopain.export.quant import load_face_crops
 from neopain.inference import OnnxClassifier
+from neopain.nfcs import ACTIONS
 from neopain.preprocess import preprocess_batch
 
 SHIP_NOTE = {"dynamic": "not for shipping: ConvInteger is slower than float on x86"}
@@ -39,10 +41,26 @@ def batch1_latency_ms(classifier: OnnxClassifier, sample: np.ndarray, repeats: i
     return float(np.median(times)), float(np.percentile(times, 95))
 
 
+def _action_aucs(actions: Sequence[str], probabilities: np.ndarray,
+                 truth: Mapping[str, np.ndarray]) -> dict[str, float | None]:
+    """Each action's AUC against the rows that code it (None where they show one class or none)."""
+    from neopain.evaluate import roc_auc
+
+    out: dict[str, float | None] = {}
+    for j, action in enumerate(actions):
+        known = ~np.isnan(truth[action]) if action in truth else np.zeros(len(probabilities), bool)
+        labels = truth[action][known] if action in truth else np.zeros(0)
+        both = len(set(labels.tolist())) == 2
+        out[action] = round(float(roc_auc(labels, probabilities[known, j])), 4) if both else None
+    return out
+
+
 def _variant_row(name: str, path: Path, crops: Sequence[np.ndarray], y_true: np.ndarray | None,
-                 threads: int, repeats: int) -> tuple[dict[str, Any], np.ndarray]:
+                 threads: int, repeats: int, actions_truth: Mapping[str, np.ndarray] | None = None,
+                 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray | None]:
     classifier = OnnxClassifier(path, threads=threads)
     p = classifier.probabilities(crops)
+    actions = classifier.nfcs(crops)[1] if classifier.has_actions else None
     sample = preprocess_batch(list(crops[:1]), classifier.config)
     median, p95 = batch1_latency_ms(classifier, sample, repeats)
     row: dict[str, Any] = {
@@ -56,7 +74,17 @@ def _variant_row(name: str, path: Path, crops: Sequence[np.ndarray], y_true: np.
     }
     if name in SHIP_NOTE:
         row["note"] = SHIP_NOTE[name]
-    return row, p
+    if actions is not None:
+        row["action_auc"] = _action_aucs(classifier.config.actions, actions, actions_truth or {})
+    return row, p, actions
+
+
+def _action_agreement(actions: np.ndarray, reference: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    return {
+        "present_agreement": {a: round(float(np.mean((actions[:, j] >= 0.5) == (reference[:, j] >= 0.5))), 4)
+                              for j, a in enumerate(names)},
+        "max_abs_p_diff": float(np.abs(actions - reference).max()),
+    }
 
 
 def _agreement(p: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -80,8 +108,12 @@ def table_ii(
     repeats: int = 50,
     out_json: str | Path | None = None,
     out_md: str | Path | None = None,
+    actions_truth: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Rows for each variant (the first is the reference, normally "float"); JSON/Markdown written if asked."""
+    """Rows for each variant (the first is the reference, normally "float"); JSON/Markdown written if asked.
+
+    An NFCS model's rows also give each action's AUC (against ``actions_truth``: action -> 0/1 per crop,
+    NaN where not coded) and, against the reference, how often each action's present/absent agrees."""
     if not variants:
         raise ValueError("table_ii needs at least one model variant")
     if not crops:
@@ -89,13 +121,16 @@ def table_ii(
     y = None if y_true is None else np.asarray(y_true, dtype=np.int64)
     rows, reference = [], None
     for name, path in variants.items():
-        row, p = _variant_row(name, Path(path), crops, y, threads, repeats)
+        row, p, actions = _variant_row(name, Path(path), crops, y, threads, repeats, actions_truth)
         if reference is None:
-            reference = (row, p)
+            reference = (row, p, actions)
         else:
             row["agreement_with_" + reference[0]["variant"]] = _agreement(p, reference[1])
             if row["metrics"] is not None:
                 row["metric_change_pp"] = _deltas_pp(row["metrics"], reference[0]["metrics"])
+            if actions is not None and reference[2] is not None:
+                row["action_agreement_with_" + reference[0]["variant"]] = _action_agreement(
+                    actions, reference[2], list(row["action_auc"]))
         rows.append(row)
     table = {"test_crops": len(crops), "threads": threads, "batch": 1, "repeats": repeats,
              "measured_on": cpu_summary(), "rows": rows}
@@ -119,6 +154,12 @@ def record_table_ii(table: Mapping[str, Any], variants: Mapping[str, str | Path]
         save_atomic(model, path)
 
 
+def actions_truth(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
+    """Action -> 0/1 per sample, NaN where the sample does not code it."""
+    return {a: np.array([float(s.actions[a]) if s.actions and a in s.actions else np.nan for s in samples])
+            for a in ACTIONS}
+
+
 def write_table_ii(variants: Mapping[str, str | Path], test_faces: str | Path, out: str | Path,
                    ) -> tuple[dict[str, Any], Path, Path]:
     """Table II of ``variants`` on a faces manifest of TEST crops, written beside ``out``
@@ -126,7 +167,8 @@ def write_table_ii(variants: Mapping[str, str | Path], test_faces: str | Path, o
     out = Path(out)
     crops, targets = load_face_crops(test_faces, labelled_only=True)
     json_path, md_path = out.with_name(f"{out.stem}.table_ii.json"), out.with_name(f"{out.stem}.table_ii.md")
-    table = table_ii(variants, crops, targets, out_json=json_path, out_md=md_path)
+    table = table_ii(variants, crops, targets, out_json=json_path, out_md=md_path,
+                     actions_truth=actions_truth(binary_task(read_manifest(test_faces))))
     record_table_ii(table, variants)
     return table, json_path, md_path
 
@@ -156,4 +198,26 @@ def table_ii_markdown(table: Mapping[str, Any]) -> str:
     if cpu:
         lines.append(f"Measured on {cpu['cpu']} ({cpu['int8_kernels']} int8 kernels; flags "
                      f"{' '.join(cpu['flags']) or 'none'}), ONNX Runtime {cpu['onnxruntime']}.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _action_lines(table)) + "\n"
+
+
+def _action_lines(table: Mapping[str, Any]) -> list[str]:
+    """An NFCS model's actions: AUC per variant, and present/absent agreement with the first row."""
+    rows = [r for r in table["rows"] if "action_auc" in r]
+    if not rows:
+        return []
+    actions = list(rows[0]["action_auc"])
+    lines = ["", "| action | " + " | ".join(r["variant"] for r in rows) + " |", "|" + "---|" * (len(rows) + 1)]
+    for action in actions:
+        cells = []
+        for row in rows:
+            auc = row["action_auc"][action]
+            agreement = next((v for k, v in row.items() if k.startswith("action_agreement_with_")), None)
+            text = "n/a" if auc is None else f"{auc:.3f}"
+            if agreement is not None:
+                text += f" ({agreement['present_agreement'][action] * 100:.1f}%)"
+            cells.append(text)
+        lines.append(f"| {action.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    lines += ["", ("NFCS actions: AUC against the test crops that code the action; in brackets, how often "
+                   "present/absent agrees with the first row.")]
+    return lines
