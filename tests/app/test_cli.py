@@ -12,10 +12,9 @@ from typer.testing import CliRunner
 
 import neopain.cli.labelled
 import neopain.cli.serve  # noqa: F401
-from neopain.app.core.tls import check_pair, fingerprint, is_loopback, self_signed
+from neopain.app.core.tls import ServeError, check_pair, fingerprint, is_loopback, self_signed, tls_files
 from neopain.app.main import create_app
 from neopain.cli.apps import app as cli
-from neopain.cli.serve import ServeError, tls_files
 from neopain.data.manifest import read_manifest, resolve_path
 
 runner = CliRunner()

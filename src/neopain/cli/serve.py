@@ -20,10 +20,6 @@ app.add_typer(db_app, name="db")
 PASSWORD_ENV = "NEOPAIN_NEW_PASSWORD"
 
 
-class ServeError(ValueError):
-    """A server option that cannot work (e.g. a LAN address without HTTPS)."""
-
-
 def _settings(  # type: ignore[no-untyped-def]
     model: Path | None = None, https: bool = False, explain_checkpoint: Path | None = None,
     accept_empty_database: bool = False,
@@ -38,23 +34,6 @@ def _settings(  # type: ignore[no-untyped-def]
     if explain_checkpoint is not None:
         overrides["explain_checkpoint"] = explain_checkpoint
     return AppSettings(**overrides)
-
-
-def tls_files(settings, host: str, https: bool, cert: Path | None, key: Path | None):  # type: ignore[no-untyped-def]
-    """(cert, key) to serve with, or None for plain HTTP on loopback."""
-    from neopain.app import check_pair, is_loopback, self_signed
-
-    own = check_pair(cert, key)
-    if own is not None:
-        return own
-    if not https:
-        if not is_loopback(host):
-            raise ServeError(
-                f"binding {host} exposes the app to the network: add --https (phones only open the camera "
-                "over HTTPS), or keep the default --host 127.0.0.1"
-            )
-        return None
-    return self_signed(settings.app_dir / "tls", host)
 
 
 @app.command()
@@ -88,7 +67,15 @@ def serve(
     """Serve the bedside web app (camera, history, charts) to the browsers of the ward."""
     import uvicorn
 
-    from neopain.app import ModelUnavailable, TlsError, create_app, fingerprint, load_predictor
+    from neopain.app import (
+        ModelUnavailable,
+        ServeError,
+        TlsError,
+        create_app,
+        fingerprint,
+        load_predictor,
+        tls_files,
+    )
 
     with user_errors(ServeError, TlsError, ModelUnavailable, OSError, ValueError):
         if model is not None and not model.is_file():

@@ -14,6 +14,10 @@ KEY_FILE = "neopain-key.pem"
 VALID_DAYS = 825  # the most that Apple devices accept for a server certificate
 
 
+class ServeError(ValueError):
+    """A server option that cannot work (e.g. a LAN address without HTTPS)."""
+
+
 class TlsError(ValueError):
     """A certificate or key that is missing or cannot be used."""
 
@@ -106,3 +110,19 @@ def check_pair(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
         if not path.is_file():
             raise TlsError(f"{path}: file not found")
     return cert, key
+
+
+def tls_files(settings, host: str, https: bool, cert: Path | None, key: Path | None):  # type: ignore[no-untyped-def]
+    """(cert, key) to serve with, or None for plain HTTP on loopback; ServeError for a LAN address
+    without HTTPS (phones open the camera only in a secure context)."""
+    own = check_pair(cert, key)
+    if own is not None:
+        return own
+    if not https:
+        if not is_loopback(host):
+            raise ServeError(
+                f"binding {host} exposes the app to the network: add --https (phones only open the camera "
+                "over HTTPS), or keep the default --host 127.0.0.1"
+            )
+        return None
+    return self_signed(settings.app_dir / "tls", host)
