@@ -41,6 +41,8 @@ ACTION_REGION: dict[str, str] = {
 
 # NFCS convention: three or more actions present reads as pain.
 PAIN_THRESHOLD = 3
+# A model's action output reads as "present" from this probability (predictor, metrics, Table II alike).
+PRESENT_AT = 0.5
 
 
 class NfcsError(ValueError):

@@ -21,6 +21,7 @@ _API = {
     "Sample": "manifest",
     "binary_task": "manifest",
     "manifest_hash": "manifest",
+    "nfcs_table": "manifest",
     "read_manifest": "manifest",
     "resolve_path": "manifest",
     "summarize": "manifest",

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from neopain.atomic import atomic_path
 from neopain.nfcs import ACTIONS, LABELS
 
@@ -185,6 +187,20 @@ def _check_duplicates(file: Path | str, samples: Sequence[Sample]) -> None:
         if sample.path in seen:
             raise _row_error(file, i, "path", f"duplicate path '{sample.path}' (first at row {seen[sample.path]})")
         seen[sample.path] = i
+
+
+def nfcs_table(samples: Sequence[Sample], actions: Sequence[str]) -> np.ndarray:
+    """N x (A + 1) float32: each action's 0/1 label, then ``nfcs_score``; NaN where a row does not code it
+    (unknown, never absent)."""
+    table = np.full((len(samples), len(actions) + 1), np.nan, np.float32)
+    for i, sample in enumerate(samples):
+        coded = sample.actions or {}
+        for j, action in enumerate(actions):
+            if action in coded:
+                table[i, j] = float(coded[action])
+        if sample.nfcs_score is not None:
+            table[i, -1] = float(sample.nfcs_score)
+    return table
 
 
 def write_manifest(samples: Iterable[Sample], file: str | Path) -> Path:

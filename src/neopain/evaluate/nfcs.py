@@ -16,7 +16,7 @@ import numpy as np
 
 from neopain.data import Sample
 from neopain.evaluate.metrics import Summary, confusion, f1, roc_auc, sensitivity, specificity, summarize
-from neopain.nfcs import nfcs_version
+from neopain.nfcs import PRESENT_AT, nfcs_version
 
 # Agreement of professionals coding NFCS (inter-rater kappa, BrJP 2021): the human reference line.
 HUMAN_KAPPA = 0.60
@@ -52,7 +52,7 @@ def _action_metrics(truth: np.ndarray, p: np.ndarray) -> dict[str, float]:
     y, q = truth[known].astype(np.int64), p[known]
     if len(y) == 0 or len(set(y.tolist())) < 2:
         return dict.fromkeys(ACTION_METRICS, math.nan)
-    c = confusion(y, q)
+    c = confusion(y, q, PRESENT_AT)
     return {"roc_auc": roc_auc(y, q), "f1": f1(c), "sensitivity": sensitivity(c), "specificity": specificity(c)}
 
 
@@ -86,7 +86,7 @@ def _score_metrics(nfcs: Mapping[str, Any], p: np.ndarray, truth: np.ndarray, y:
     spec = nfcs_version(nfcs["version"])
     columns = [nfcs["actions"].index(a) for a in spec.actions]
     rows = ~np.isnan(truth[:, columns]).any(axis=1)
-    predicted = (p[:, columns] >= 0.5).sum(axis=1)
+    predicted = (p[:, columns] >= PRESENT_AT).sum(axis=1)
     true_score = np.nan_to_num(truth[:, columns]).sum(axis=1).astype(np.int64)
     expected = p[:, columns].mean(axis=1)  # the expected score / items: a continuous reading for the AUC
     count, scored = np.asarray(nfcs["count"], np.float64), np.array([s is not None for s in nfcs["truth_score"]])

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from neopain.atomic import atomic_write_bytes
-from neopain.data import Sample, binary_task, read_manifest
+from neopain.data import Sample, binary_task, nfcs_table, read_manifest
 from neopain.evaluate import METRIC_NAMES, binary_metrics
 from neopain.export.cpu import cpu_summary
 from neopain.export.onnx_io import load_model, read_metadata, save_atomic, set_metadata
 from neopain.export.quant import load_face_crops
 from neopain.inference import OnnxClassifier
-from neopain.nfcs import ACTIONS
+from neopain.nfcs import ACTIONS, PRESENT_AT
 from neopain.preprocess import preprocess_batch
 
 SHIP_NOTE = {"dynamic": "not for shipping: ConvInteger is slower than float on x86"}
@@ -81,7 +81,7 @@ def _variant_row(name: str, path: Path, crops: Sequence[np.ndarray], y_true: np.
 
 def _action_agreement(actions: np.ndarray, reference: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
     return {
-        "present_agreement": {a: round(float(np.mean((actions[:, j] >= 0.5) == (reference[:, j] >= 0.5))), 4)
+        "present_agreement": {a: round(float(np.mean((actions[:, j] >= PRESENT_AT) == (reference[:, j] >= PRESENT_AT))), 4)
                               for j, a in enumerate(names)},
         "max_abs_p_diff": float(np.abs(actions - reference).max()),
     }
@@ -154,10 +154,9 @@ def record_table_ii(table: Mapping[str, Any], variants: Mapping[str, str | Path]
         save_atomic(model, path)
 
 
-def actions_truth(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
-    """Action -> 0/1 per sample, NaN where the sample does not code it."""
-    return {a: np.array([float(s.actions[a]) if s.actions and a in s.actions else np.nan for s in samples])
-            for a in ACTIONS}
+def _actions_truth(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
+    table = nfcs_table(samples, ACTIONS)
+    return {a: table[:, j].astype(np.float64) for j, a in enumerate(ACTIONS)}
 
 
 def write_table_ii(variants: Mapping[str, str | Path], test_faces: str | Path, out: str | Path,
@@ -168,7 +167,7 @@ def write_table_ii(variants: Mapping[str, str | Path], test_faces: str | Path, o
     crops, targets = load_face_crops(test_faces, labelled_only=True)
     json_path, md_path = out.with_name(f"{out.stem}.table_ii.json"), out.with_name(f"{out.stem}.table_ii.md")
     table = table_ii(variants, crops, targets, out_json=json_path, out_md=md_path,
-                     actions_truth=actions_truth(binary_task(read_manifest(test_faces))))
+                     actions_truth=_actions_truth(binary_task(read_manifest(test_faces))))
     record_table_ii(table, variants)
     return table, json_path, md_path
 

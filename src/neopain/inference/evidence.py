@@ -36,10 +36,6 @@ class Evidence:
         drops = self.drops[action]
         return max(drops, key=lambda region: drops[region])
 
-    def to_dict(self) -> dict[str, object]:
-        return {a: {"probability": round(self.probability[a], 6), "strongest_region": self.strongest_region(a),
-                    "drops": {r: round(d, 6) for r, d in self.drops[a].items()}} for a in self.actions}
-
 
 def occluded(crop_bgr: np.ndarray, mask: np.ndarray, sigma: float = OCCLUSION_SIGMA) -> np.ndarray:
     """``crop_bgr`` with the pixels of ``mask`` replaced by a strong blur of the crop (edges feathered)."""

@@ -12,9 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from neopain.nfcs import nfcs_version
-
-PRESENT_AT = 0.5  # an action is "present" when its probability reaches this
+from neopain.nfcs import PRESENT_AT, nfcs_version
 
 
 @dataclass(frozen=True)

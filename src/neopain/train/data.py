@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neopain.data import Sample, resolve_path
+from neopain.data import Sample, nfcs_table, resolve_path
 from neopain.nfcs import LABELS
 from neopain.preprocess import resize_face
 
@@ -44,14 +44,7 @@ def nfcs_targets(samples: Sequence[Sample], actions: Sequence[str], what: str = 
 
     TrainDataError when no row codes any action nor a score: there is nothing to learn NFCS from.
     """
-    table = np.full((len(samples), len(actions) + 1), np.nan, np.float32)
-    for i, sample in enumerate(samples):
-        coded = sample.actions or {}
-        for j, action in enumerate(actions):
-            if action in coded:
-                table[i, j] = float(coded[action])
-        if sample.nfcs_score is not None:
-            table[i, -1] = float(sample.nfcs_score)
+    table = nfcs_table(samples, actions)
     if np.isnan(table).all():
         raise TrainDataError(
             f"{what}: --targets nfcs needs NFCS labels, and no row has an nfcs_<action> value or an nfcs_score"
