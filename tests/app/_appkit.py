@@ -151,20 +151,33 @@ def login(app, username: str, password: str = PASSWORD) -> TestClient:  # type: 
     return client
 
 
-def browser_for(app, role: str) -> Browser:  # type: ignore[no-untyped-def]
-    client = login(app, f"{role}1")
+def browser_for(app, role: str, username: str | None = None) -> Browser:  # type: ignore[no-untyped-def]
+    client = login(app, username or f"{role}1")
     csrf = CSRF_META.search(client.get("/").text).group(1)
     return Browser(client, role, csrf)
 
 
-def add_users(app) -> None:  # type: ignore[no-untyped-def]
+def add_user(app, username: str, role: str) -> int:  # type: ignore[no-untyped-def]
+    """A new account with PASSWORD; returns its id."""
     from neopain.app.schemas import UserCreate
     from neopain.app.services.users import create_user
 
     with app.state.neopain.sessions() as db:
-        for role in ROLES:
-            create_user(db, UserCreate(username=f"{role}1", password=PASSWORD, role=role))
+        user = create_user(db, UserCreate(username=username, password=PASSWORD, role=role))
         db.commit()
+        return user.id
+
+
+def add_users(app) -> None:  # type: ignore[no-untyped-def]
+    for role in ROLES:
+        add_user(app, f"{role}1", role)
+
+
+def fresh_browser(app, role: str) -> Browser:  # type: ignore[no-untyped-def]
+    """A browser of a new account of ``role``: for requests that end sessions or change the password."""
+    username = f"{role}-{os.urandom(4).hex()}"
+    add_user(app, username, role)
+    return browser_for(app, role, username)
 
 
 def start_assessment(nurse: Browser, name: str) -> tuple[str, str]:

@@ -14,7 +14,7 @@ import numpy as np
 
 CHROMIUM = "/usr/bin/chromium"
 # Registering the app's commands explicitly keeps this independent of which modules neopain.cli imports.
-CLI = "import neopain.cli.serve, neopain.cli.labelled; from neopain.cli.apps import app; app()"
+CLI = "import neopain.cli.serve, neopain.cli.accounts, neopain.cli.labelled; from neopain.cli.apps import app; app()"
 
 
 def chromium_args(video: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""Hardening: security headers, login throttling (429), no default secrets outside development, Secure
+"""Hardening: security headers, login throttling (429) per account and per address, no default secrets outside development, Secure
 cookies and HSTS over HTTPS, and templates that need no inline script or style (a CSP without
 'unsafe-inline')."""
 
@@ -45,34 +45,47 @@ def try_login(app, username: str, password: str, address: str = "testclient"):  
     return client.post("/login", data=data, follow_redirects=False)
 
 
-def test_login_is_throttled_per_user_name_and_address(app) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        assert try_login(app, "researcher1", "wrong-password", "10.0.0.7").status_code == 401
-    blocked = try_login(app, "researcher1", PASSWORD, "10.0.0.7")  # even the right password waits
+def test_login_is_throttled_per_account_across_addresses(app) -> None:  # type: ignore[no-untyped-def]
+    for address in ("10.0.0.7", "10.0.0.8", "10.0.0.9"):  # a guesser moving between devices
+        assert try_login(app, "researcher1", "wrong-password", address).status_code == 401
+    blocked = try_login(app, "researcher1", PASSWORD, "10.0.0.10")  # even the right password waits
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
     assert "Too many failed logins" in blocked.text and "neopain_session" not in blocked.cookies
-    assert try_login(app, "researcher1", PASSWORD, "10.0.0.8").status_code == 303  # another device
-    assert try_login(app, "nurse1", PASSWORD, "10.0.0.7").status_code == 303  # another user
+    assert try_login(app, "nurse1", PASSWORD, "10.0.0.7").status_code == 303  # another account
     for _ in range(2):
-        try_login(app, "admin1", "wrong-password", "10.0.0.9")
-    assert try_login(app, "admin1", PASSWORD, "10.0.0.9").status_code == 303  # a success resets
-    assert try_login(app, "admin1", "wrong-password", "10.0.0.9").status_code == 401
+        try_login(app, "admin1", "wrong-password", "10.0.0.11")
+    assert try_login(app, "admin1", PASSWORD, "10.0.0.11").status_code == 303  # a success resets
+    assert try_login(app, "admin1", "wrong-password", "10.0.0.11").status_code == 401
 
 
-def test_throttle_window_slides_and_memory_is_bounded(monkeypatch) -> None:
-    from neopain.app.core import ratelimit
+def test_login_is_throttled_per_address_across_accounts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(tmp_path, login_max_per_address=4), ScriptedPredictor())
+    add_users(app)
+    for i in range(4):  # spraying one password over many accounts from one address
+        assert try_login(app, f"someone{i}", "Summer2026!", "10.1.0.1").status_code == 401
+    assert try_login(app, "nurse1", PASSWORD, "10.1.0.1").status_code == 429
+    assert try_login(app, "nurse1", PASSWORD, "10.1.0.2").status_code == 303
 
-    now = [1000.0]
-    throttle = LoginThrottle(2, 60, clock=lambda: now[0])
-    throttle.failed("Ana", "1.2.3.4")
-    throttle.failed("ana", "1.2.3.4")  # user names compare case-insensitively
-    assert 55 <= throttle.retry_after("ANA", "1.2.3.4") <= 61
-    now[0] += 61
-    assert throttle.retry_after("ana", "1.2.3.4") == 0
-    monkeypatch.setattr(ratelimit, "MAX_KEYS", 10)
-    for i in range(50):
-        throttle.failed(f"user{i}", "1.2.3.4")
-    assert len(throttle._failures) == 10
+
+def test_throttle_window_ends_and_counts_survive_a_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from neopain.app.core.ratelimit import Limits
+    from neopain.app.models import utcnow
+
+    first = create_app(make_settings(tmp_path, login_max_failures=2), ScriptedPredictor())
+    now = [utcnow()]
+    throttle = LoginThrottle(first.state.neopain.sessions, b"k" * 32, Limits(2, 100, 60), clock=lambda: now[0])
+    assert throttle.reserve("Ana", "1.2.3.4") == throttle.reserve("ana", "5.6.7.8") == 0  # case-insensitive
+    assert 55 <= throttle.reserve("ANA", "1.2.3.4") <= 61
+    second = create_app(make_settings(tmp_path, login_max_failures=2), ScriptedPredictor())  # a restart
+    again = LoginThrottle(second.state.neopain.sessions, b"k" * 32, Limits(2, 100, 60), clock=lambda: now[0])
+    assert again.reserve("ana", "9.9.9.9") > 0
+    now[0] += timedelta(seconds=61)
+    assert again.reserve("ana", "9.9.9.9") == 0
+    assert again.sweep() == 2  # the first two addresses' windows ended; the account's just restarted
+    now[0] += timedelta(seconds=61)
+    assert again.sweep() == 2
 
 
 def test_security_headers_everywhere_and_no_store_on_patient_pages(app) -> None:  # type: ignore[no-untyped-def]

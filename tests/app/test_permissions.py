@@ -8,14 +8,24 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from _appkit import PASSWORD, ROLES, browser_for, post_frame, scripted_frame, start_assessment
+from _appkit import (
+    PASSWORD,
+    ROLES,
+    add_user,
+    fresh_browser,
+    post_frame,
+    scripted_frame,
+    start_assessment,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from neopain.app.core.storage import explanation_name
-from neopain.app.models import Assessment, Baby, Record
+from neopain.app.models import Assessment, Baby, Record, User
 
 PUBLIC = "public"
+NEW_PASSWORD = "another-horse-staple-9"
+OWN_ACCOUNT = ("/logout", "/account/logout-everywhere", "/account/password")
 ALL = ROLES
 CLINICAL = ("nurse", "researcher")
 ADMIN = ("admin",)
@@ -43,9 +53,19 @@ RULES: dict[tuple[str, str], object] = {
     ("POST", "/records/{record_id}/explain"): CLINICAL,
     ("GET", "/records/{record_id}/explanation"): CLINICAL,
     ("GET", "/records/{record_id}/evidence/{action}"): CLINICAL,
+    ("GET", "/account"): ALL,
+    ("POST", "/account/logout-everywhere"): ALL,
+    ("GET", "/account/password"): ALL,
+    ("POST", "/account/password"): ALL,
     ("GET", "/admin/users"): ADMIN,
     ("POST", "/admin/users"): ADMIN,
+    ("POST", "/admin/users/{user_id}/active"): ADMIN,
+    ("POST", "/admin/users/{user_id}/role"): ADMIN,
+    ("POST", "/admin/users/{user_id}/reset"): ADMIN,
+    ("GET", "/admin/users/{user_id}/sessions"): ADMIN,
+    ("POST", "/admin/users/{user_id}/logout"): ADMIN,
     ("GET", "/admin/audit"): ADMIN,
+    ("POST", "/admin/audit/verify"): ADMIN,
     ("GET", "/admin/audit.csv"): ADMIN,
     ("GET", "/admin/erase"): ADMIN,
     ("POST", "/admin/erase"): ADMIN,
@@ -75,7 +95,10 @@ def ids(scripted_app, users):  # type: ignore[no-untyped-def]
     # An explanation overlay, so that the overlay route has something to serve to the allowed roles.
     images = scripted_app.state.neopain.images
     images.path_of(explanation_name(image)).write_bytes(scripted_frame("pain"))
-    return {"assessment_id": assessment, "baby_id": baby, "record_id": saved["record_id"], "action": "brow_bulge"}
+    with scripted_app.state.neopain.sessions() as db:
+        user_id = db.scalar(select(User.id).where(User.username == "nurse1"))
+    return {"assessment_id": assessment, "baby_id": baby, "record_id": saved["record_id"], "action": "brow_bulge",
+            "user_id": str(user_id)}
 
 
 def current_token(app, assessment: str) -> str:  # type: ignore[no-untyped-def]
@@ -94,6 +117,8 @@ def throwaway_baby(app) -> str:  # type: ignore[no-untyped-def]
 
 def send(app, client: TestClient, csrf: str, method: str, path: str, ids: dict[str, str]):  # type: ignore[no-untyped-def]
     """A well-formed request to the route, so that only the permission decides the answer."""
+    if path.startswith("/admin/users/{user_id}") and method == "POST":
+        ids = {**ids, "user_id": str(add_user(app, f"t-{uuid.uuid4().hex[:8]}", "nurse"))}
     url = path.format(**ids)
     if path == "/admin/erase" and method == "POST":
         victim = throwaway_baby(app)
@@ -109,6 +134,13 @@ def send(app, client: TestClient, csrf: str, method: str, path: str, ids: dict[s
         "/records/{record_id}/explain": {},
         "/admin/users": {"username": f"u{uuid.uuid4().hex[:8]}", "password": PASSWORD, "role": "nurse"},
         "/logout": {},
+        "/account/logout-everywhere": {},
+        "/account/password": {"current": PASSWORD, "new": NEW_PASSWORD, "repeat": NEW_PASSWORD},
+        "/admin/users/{user_id}/active": {"active": "false"},
+        "/admin/users/{user_id}/role": {"role": "researcher"},
+        "/admin/users/{user_id}/reset": {},
+        "/admin/users/{user_id}/logout": {},
+        "/admin/audit/verify": {},
         "/admin/erase": {"baby_id": ids.get("erase", ""), "confirm": ids.get("erase", "")},
     }
     if path == "/api/babies/search":
@@ -145,14 +177,14 @@ def test_anonymous(scripted_app, ids, method: str, path: str) -> None:  # type: 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("method", "path"), sorted(k for k, v in RULES.items() if v != PUBLIC))
 def test_roles(scripted_app, users, ids, role: str, method: str, path: str) -> None:  # type: ignore[no-untyped-def]
-    # Logging out ends the session, so that route gets a browser of its own.
-    user = browser_for(scripted_app, role) if path == "/logout" else users[role]
+    # Logging out or changing the password ends sessions, so those routes get an account of their own.
+    user = fresh_browser(scripted_app, role) if path in OWN_ACCOUNT else users[role]
     response = send(scripted_app, user.client, user.csrf, method, path, ids)
     if role in RULES[(method, path)]:
         assert response.status_code not in (401, 403), response.text[:300]
         assert response.status_code < 400 or response.status_code == 409, response.text[:300]
         if response.status_code == 303:
-            assert not response.headers["location"].startswith("/login") or path == "/logout"
+            assert not response.headers["location"].startswith("/login") or path in OWN_ACCOUNT
     else:
         assert response.status_code == 403
         assert "role does not allow" in response.text

@@ -8,6 +8,7 @@ from neopain.lazy import lazy_api
 
 # Each public name and the module defining it; other stages import these names from here only.
 _API = {
+    "command_session": "core.db",
     "make_engine": "core.db",
     "session_factory": "core.db",
     "session_scope": "core.db",
@@ -30,8 +31,16 @@ _API = {
     "export_labelled": "services.export",
     "purge_quarantine": "services.orphans",
     "purge_images": "services.retention",
+    "AccountError": "services.users",
     "UserExists": "services.users",
     "create_user": "services.users",
+    "reset_password": "services.users",
+    "set_active": "services.users",
+    "set_role": "services.users",
+    "user_by_name": "services.users",
+    "end_user_sessions": "core.sessions",
+    "user_sessions": "core.sessions",
+    "verify_chain": "services.audit_chain",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)

@@ -16,13 +16,33 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neopain.app import openapi
-from neopain.app.api.deps import SESSION_COOKIE, AppState, CsrfFailed, Forbidden, NotAuthenticated
-from neopain.app.api.routes import admin, assessments, auth, evidence, explanations, history, pages, records
+from neopain.app.api.deps import (
+    SESSION_COOKIE,
+    AppState,
+    CsrfFailed,
+    Forbidden,
+    NotAuthenticated,
+    PasswordChangeRequired,
+)
+from neopain.app.api.routes import (
+    account,
+    admin,
+    assessments,
+    audit,
+    auth,
+    evidence,
+    explanations,
+    history,
+    pages,
+    records,
+)
 from neopain.app.core.db import make_engine, session_factory, upgrade
 from neopain.app.core.explanations import Explainer
 from neopain.app.core.inference import PredictorHolder, PredictorLike
 from neopain.app.core.limits import BodyLimit
-from neopain.app.core.ratelimit import LoginThrottle
+from neopain.app.core.ratelimit import Limits, LoginThrottle
+from neopain.app.core.secret import app_secret
+from neopain.app.core.security import HashingBusy
 from neopain.app.core.settings import AppSettings
 from neopain.app.core.storage import ImageStore
 from neopain.app.services.orphans import EmptyDatabase, quarantine_orphans, refuse_empty_database
@@ -49,15 +69,18 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
     engine = make_engine(settings.database_url)
     upgrade(engine)
     images = ImageStore(settings.images_dir)
+    secret = app_secret(settings.secret_key.get_secret_value() if settings.secret_key else None, settings.app_dir)
+    sessions = session_factory(engine)
+    limits = Limits(settings.login_max_failures, settings.login_max_per_address, settings.login_window_seconds)
     state = AppState(
         settings=settings,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         predictor=PredictorHolder(predictor, settings.model_path, settings.detector),
         images=images,
         templates=Jinja2Templates(directory=HERE / "templates"),
         tz=ZoneInfo(settings.timezone),
-        throttle=LoginThrottle(settings.login_max_failures, settings.login_window_seconds),
+        throttle=LoginThrottle(sessions, secret, limits),
         explainer=Explainer(
             settings.explain_checkpoint,
             images,
@@ -65,6 +88,7 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
             settings.explain_timeout_seconds,
             settings.explain_steps,
         ),
+        secret=secret,
     )
     if not settings.accept_empty_database:
         try:
@@ -76,12 +100,10 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
     if moved.count:
         log.warning("quarantined %s in %s (`neopain db purge --orphans` deletes them)",
                     moved.describe(), settings.quarantine_dir)
-    purged = purge_expired(state)
-    if purged:
-        log.info("retention: purged %d images", purged)
-    app = FastAPI(title="neopain bedside", docs_url=None, redoc_url=None, lifespan=periodic_purge)
+    housekeeping(state)
+    app = FastAPI(title="neopain bedside", docs_url=None, redoc_url=None, lifespan=periodic_housekeeping)
     app.state.neopain = state
-    for module in (auth, pages, assessments, history, records, explanations, evidence, admin):
+    for module in (auth, account, pages, assessments, history, records, explanations, evidence, admin, audit):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)
@@ -92,36 +114,39 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
     return app
 
 
-def purge_expired(state: AppState) -> int:
-    """Run the retention purge once (no-op when retention is off)."""
+def housekeeping(state: AppState) -> None:
+    """Delete expired sessions and login counters; purge what the retention period says is due."""
+    from neopain.app.core.sessions import delete_expired_sessions
     from neopain.app.services.retention import purge_images
 
-    if not state.settings.retention_days:
-        return 0
-    return purge_images(state.sessions, state.images, state.settings.retention_days)
+    with state.sessions() as db:
+        sessions = delete_expired_sessions(db, state.settings.lifetimes)
+        db.commit()
+    state.throttle.sweep()
+    purged = purge_images(state.sessions, state.images, state.settings.retention_days) \
+        if state.settings.retention_days else 0
+    if sessions or purged:
+        log.info("housekeeping: %d expired sessions deleted, %d images purged", sessions, purged)
 
 
 @asynccontextmanager
-async def periodic_purge(app: FastAPI) -> AsyncIterator[None]:
-    """While serving, purge expired images every ``purge_every_minutes`` (in a worker thread)."""
+async def periodic_housekeeping(app: FastAPI) -> AsyncIterator[None]:
+    """While serving, run the housekeeping every ``purge_every_minutes`` (in a worker thread)."""
     state: AppState = app.state.neopain
-    task = None
-    if state.settings.retention_days:
 
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(state.settings.purge_every_minutes * 60)
-                try:
-                    await asyncio.to_thread(purge_expired, state)
-                except Exception:  # a failed purge is retried next time; serving goes on
-                    log.exception("retention purge failed")
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(state.settings.purge_every_minutes * 60)
+            try:
+                await asyncio.to_thread(housekeeping, state)
+            except Exception:  # retried next time; serving goes on
+                log.exception("housekeeping failed")
 
-        task = asyncio.create_task(loop())
+    task = asyncio.create_task(loop())
     try:
         yield
     finally:
-        if task is not None:
-            task.cancel()
+        task.cancel()
 
 
 def first_login(settings: AppSettings, username: str = "nurse", role: str = "nurse") -> str | None:
@@ -156,6 +181,18 @@ def _add_error_handlers(app: FastAPI) -> None:
         target = "/login?expired=1" if request.cookies.get(SESSION_COOKIE) else "/login"
         response = RedirectResponse(target, status_code=303)
         response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def password_change_required(request: Request, _exc: Exception) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "choose a new password first (/account/password)"}, status_code=403)
+        return RedirectResponse("/account/password", status_code=303)
+
+    @app.exception_handler(HashingBusy)
+    async def hashing_busy(request: Request, exc: Exception) -> Response:
+        response = error_page(request, 503, str(exc))
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.exception_handler(Forbidden)

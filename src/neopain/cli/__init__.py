@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from neopain.cli import data, demo, evaluate, explain, export, faces, labelled, serve, synth, train  # noqa: F401
+from neopain.cli import (  # noqa: F401
+    accounts,
+    data,
+    demo,
+    evaluate,
+    explain,
+    export,
+    faces,
+    labelled,
+    serve,
+    synth,
+    train,
+)
 from neopain.cli.apps import app
 from neopain.config import get_settings
 from neopain.log import setup_logging

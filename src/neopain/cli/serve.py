@@ -1,24 +1,17 @@
-"""``neopain serve``, ``neopain users create`` and ``neopain db upgrade``: the bedside app's commands."""
+"""``neopain serve`` and ``neopain db upgrade | purge``: the bedside app's commands."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from neopain.cli.apps import app
 from neopain.cli.common import console, user_errors
 
-users_app = typer.Typer(help="Accounts of the bedside app.", no_args_is_help=True)
 db_app = typer.Typer(help="The bedside app's database.", no_args_is_help=True)
-app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
-
-PASSWORD_ENV = "NEOPAIN_NEW_PASSWORD"
-
 
 def _settings(  # type: ignore[no-untyped-def]
     model: Path | None = None, https: bool = False, explain_checkpoint: Path | None = None,
@@ -105,38 +98,6 @@ def serve(
         ssl_certfile=str(pair[0]) if pair else None,
         ssl_keyfile=str(pair[1]) if pair else None,
     )
-
-
-@users_app.command("create")
-def users_create(
-    username: Annotated[str, typer.Option(help="Login name (letters, digits, . _ -).")],
-    role: Annotated[str, typer.Option(help="nurse | researcher | admin")] = "nurse",
-) -> None:
-    """Create an account; the password comes from $NEOPAIN_NEW_PASSWORD or a hidden prompt."""
-    from neopain.app import (
-        PasswordPolicyError,
-        UserCreate,
-        UserExists,
-        create_user,
-        make_engine,
-        session_factory,
-        session_scope,
-        upgrade,
-    )
-
-    password = os.environ.get(PASSWORD_ENV) or typer.prompt(
-        "Password", hide_input=True, confirmation_prompt=True
-    )
-    with user_errors(UserExists, PasswordPolicyError, ValueError):
-        try:
-            spec = UserCreate(username=username, password=password, role=role)
-        except ValidationError as exc:
-            raise ValueError("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
-        engine = make_engine(_settings().database_url)
-        upgrade(engine)
-        with session_scope(session_factory(engine)) as db:
-            create_user(db, spec)
-    console.print(f"created {role} '{username}'")
 
 
 @db_app.command("upgrade")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +12,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from neopain.app.core.audit import CLIENT as AUDIT_CLIENT
+from neopain.app.core.audit import SESSION as AUDIT_SESSION
 from neopain.app.core.explanations import Explainer
 from neopain.app.core.inference import PredictorHolder
 from neopain.app.core.ratelimit import LoginThrottle
@@ -37,10 +38,15 @@ class AppState:
     tz: ZoneInfo
     throttle: LoginThrottle
     explainer: Explainer
+    secret: bytes
 
 
 class NotAuthenticated(Exception):
     """No live session: pages redirect to the login, the JSON API answers 401."""
+
+
+class PasswordChangeRequired(Exception):
+    """Logged in with a one-time password: every page but the password change redirects there."""
 
 
 class Forbidden(Exception):
@@ -58,8 +64,14 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_db(state: State) -> Iterator[Session]:
+def client_address(request: Request) -> str:
+    """The client's address (the proxy's forwarded one when the proxy is trusted, see ``main``)."""
+    return request.client.host if request.client else ""
+
+
+def get_db(request: Request, state: State) -> Iterator[Session]:
     session = state.sessions()
+    session.info[AUDIT_CLIENT] = client_address(request)
     try:
         yield session
     finally:
@@ -70,18 +82,24 @@ Db = Annotated[Session, Depends(get_db)]
 
 
 def get_login(request: Request, state: State, db: Db) -> UserSession:
-    idle = timedelta(minutes=state.settings.session_idle_minutes)
-    row = find_session(db, request.cookies.get(SESSION_COOKIE), idle)
+    row = find_session(db, request.cookies.get(SESSION_COOKIE), state.settings.lifetimes)
     if row is None:
         raise NotAuthenticated()
     request.state.login = row
+    db.info[AUDIT_SESSION] = str(row.id)
     return row
 
 
 Login = Annotated[UserSession, Depends(get_login)]
 
 
-def get_user(login: Login) -> User:
+# The pages a user with a one-time password may open before choosing a new one.
+PASSWORD_CHANGE_PATHS = ("/account/password", "/logout")
+
+
+def get_user(request: Request, login: Login) -> User:
+    if login.user.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
+        raise PasswordChangeRequired()
     return login.user
 
 

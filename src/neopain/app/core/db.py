@@ -62,7 +62,12 @@ def upgrade(engine: Engine) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    """Sessions that chain their audit rows at commit (see ``core.audit``)."""
+    from neopain.app.core.audit import install_chain
+
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    install_chain(factory)
+    return factory
 
 
 @contextmanager
@@ -77,3 +82,20 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def command_session(url: str) -> Iterator[Session]:
+    """A session for a ``neopain`` command: migrated database, audit rows marked as from the command line."""
+    import getpass
+
+    from neopain.app.core.audit import CLIENT
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with session_scope(session_factory(engine)) as db:
+            db.info[CLIENT] = f"cli:{getpass.getuser()}"
+            yield db
+    finally:
+        engine.dispose()

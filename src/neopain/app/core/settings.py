@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
+from neopain.app.core.secret import MIN_KEY_CHARS
+from neopain.app.core.sessions import Lifetimes
 from neopain.config import Settings
 
 ROLES: tuple[str, ...] = ("nurse", "researcher", "admin")
@@ -41,6 +44,9 @@ class AppSettings(Settings):
     model_path: Path | None = Field(None, description="ONNX classifier the camera uses")
     https: bool = Field(False, description="cookies marked Secure; set when serving over TLS")
     session_idle_minutes: float = Field(15.0, gt=0, description="logout after this much inactivity")
+    session_absolute_hours: float = Field(
+        12.0, gt=0, description="logout this long after the login, whatever the activity (a shift)"
+    )
     max_upload_bytes: int = Field(4 * 1024 * 1024, gt=0)
     max_upload_pixels: int = Field(4096 * 4096, gt=0)
     timezone: str = Field("UTC", description="IANA zone used for the charts' days and hours")
@@ -48,7 +54,8 @@ class AppSettings(Settings):
         0, ge=0, description="images older than this are purged (rows and labels stay); 0 keeps them"
     )
     purge_every_minutes: float = Field(60, gt=0, description="how often the server runs the purge")
-    login_max_failures: int = Field(5, ge=1, description="failed logins per user name and address...")
+    login_max_failures: int = Field(5, ge=1, description="login attempts per account (any address)...")
+    login_max_per_address: int = Field(20, ge=1, description="...and per address (any account)...")
     login_window_seconds: float = Field(300, gt=0, description="...within this window before 429")
     explain_checkpoint: Path | None = Field(
         None,
@@ -61,6 +68,9 @@ class AppSettings(Settings):
         30, ge=0, description="an image file without a record is quarantined at start only when older "
         "than this (younger ones may belong to another server process's open transaction)"
     )
+    secret_key: SecretStr | None = Field(
+        None, description="keys the hashes of typed user names; default: a random key in <data>/app/secret.key"
+    )
     accept_empty_database: bool = Field(
         False, description="start even though the images folder holds pictures and the database no record"
     )
@@ -69,6 +79,9 @@ class AppSettings(Settings):
     def _no_default_secrets_outside_development(self) -> AppSettings:
         if self.env not in ENVIRONMENTS:
             raise ValueError(f"env must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        key = self.secret_key.get_secret_value() if self.secret_key else None
+        if key is not None and (len(key) < MIN_KEY_CHARS or key.lower() in DEFAULT_PASSWORDS):
+            raise ValueError(f"NEOPAIN_SECRET_KEY must be a random string of at least {MIN_KEY_CHARS} characters")
         if self.env != "development":
             weak = weak_database_password(self.db_url)
             if weak is not None:
@@ -77,6 +90,10 @@ class AppSettings(Settings):
                     "set a real one in NEOPAIN_DB_URL (only env=development accepts it)"
                 )
         return self
+
+    @property
+    def lifetimes(self) -> Lifetimes:
+        return Lifetimes(timedelta(minutes=self.session_idle_minutes), timedelta(hours=self.session_absolute_hours))
 
     @property
     def app_dir(self) -> Path:

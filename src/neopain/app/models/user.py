@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from neopain.app.models.base import Base, UTCDateTime, utcnow
@@ -19,6 +19,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))  # nurse | researcher | admin
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by a reset: the one-time password opens only the "choose a new password" page.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UserSession(Base):
@@ -32,5 +35,20 @@ class UserSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    client: Mapped[str] = mapped_column(String(64), default="")  # the address it logged in from
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginCounter(Base):
+    """Login attempts in the current window, per account (keyed hash) or per client address.
+
+    Kept in the database so every server process shares it and a restart keeps it.
+    """
+
+    __tablename__ = "login_counters"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # account | address
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)

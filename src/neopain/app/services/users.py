@@ -1,4 +1,7 @@
-"""Creating accounts (CLI and admin page share this)."""
+"""Accounts: create, disable and enable, reset and change passwords, change roles (CLI and admin pages).
+
+Each function adds its audit row to the caller's transaction; ``actor`` is None for the command line.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,11 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from neopain.app.core.security import hash_password
-from neopain.app.models import User
+from neopain.app.core.audit import audit
+from neopain.app.core.security import hash_password, one_time_password, verify_password
+from neopain.app.core.sessions import end_user_sessions
+from neopain.app.core.settings import ROLES
+from neopain.app.models import User, utcnow
 from neopain.app.schemas import UserCreate
 
 
@@ -16,13 +22,79 @@ class UserExists(ValueError):
     """The user name is taken."""
 
 
-def create_user(db: Session, spec: UserCreate) -> User:
+class AccountError(ValueError):
+    """An account change that cannot be made (unknown user, unknown role, the last admin...)."""
+
+
+def create_user(db: Session, spec: UserCreate, actor: User | None = None) -> User:
     if db.scalar(select(User).where(User.username == spec.username)) is not None:
         raise UserExists(f"user '{spec.username}' already exists")
-    user = User(username=spec.username, password_hash=hash_password(spec.password), role=spec.role)
+    user = User(username=spec.username, password_hash=hash_password(spec.password, spec.username), role=spec.role,
+                password_changed_at=utcnow())
     db.add(user)
     db.flush()
+    audit(db, actor, "create", "user", user.username, detail={"role": user.role})
     return user
+
+
+def user_by_name(db: Session, username: str) -> User:
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise AccountError(f"no user '{username}'")
+    return user
+
+
+def _active_admins(db: Session) -> int:
+    return len(list(db.scalars(select(User.id).where(User.role == "admin", User.is_active.is_(True)))))
+
+
+def _keep_an_admin(db: Session, user: User) -> None:
+    if user.role == "admin" and user.is_active and _active_admins(db) <= 1:
+        raise AccountError(f"'{user.username}' is the last active admin; make another admin first")
+
+
+def set_active(db: Session, user: User, active: bool, actor: User | None = None) -> int:
+    """Disable (its sessions end at once) or re-enable an account; returns the sessions ended."""
+    if not active:
+        _keep_an_admin(db, user)
+    user.is_active = active
+    ended = 0 if active else end_user_sessions(db, user)
+    audit(db, actor, "enable" if active else "disable", "user", user.username, detail={"sessions_ended": ended})
+    return ended
+
+
+def set_role(db: Session, user: User, role: str, actor: User | None = None) -> None:
+    """A new role takes effect on the next request; the user's sessions end so no page shows the old one."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if role != "admin":
+        _keep_an_admin(db, user)
+    old, user.role = user.role, role
+    end_user_sessions(db, user)
+    audit(db, actor, "change_role", "user", user.username, detail={"old": old, "new": role})
+
+
+def reset_password(db: Session, user: User, actor: User | None = None) -> str:
+    """A one-time password (shown once) that must be changed at the next login; sessions end."""
+    password = one_time_password()
+    user.password_hash = hash_password(password, user.username)
+    user.must_change_password = True
+    user.password_changed_at = utcnow()
+    ended = end_user_sessions(db, user)
+    audit(db, actor, "reset_password", "user", user.username, detail={"sessions_ended": ended})
+    return password
+
+
+def change_password(db: Session, user: User, current: str, new: str) -> None:
+    """The user's own change: the current password first; a new one that passes the policy and differs."""
+    if not verify_password(user.password_hash, current):
+        raise AccountError("the current password is not right")
+    if secrets.compare_digest(current.encode(), new.encode()):
+        raise AccountError("choose a password other than the current one")
+    user.password_hash = hash_password(new, user.username)
+    user.must_change_password = False
+    user.password_changed_at = utcnow()
+    audit(db, user, "change_password", "user", user.username)
 
 
 def ensure_user(db: Session, username: str, role: str, password: str | None = None) -> str | None:
@@ -32,6 +104,6 @@ def ensure_user(db: Session, username: str, role: str, password: str | None = No
     """
     if db.scalar(select(User).where(User.username == username)) is not None:
         return None
-    password = password or secrets.token_urlsafe(9)
+    password = password or one_time_password()
     create_user(db, UserCreate(username=username, password=password, role=role))
     return password

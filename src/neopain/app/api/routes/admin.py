@@ -1,9 +1,7 @@
-"""Accounts and the audit trail, for the admin (who sees no patient data)."""
+"""Accounts and erasure, for the admin (who sees no patient data)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -14,37 +12,37 @@ from sqlalchemy import select
 from neopain.app.api.deps import Admin, Db, FormCsrf, State
 from neopain.app.api.render import page
 from neopain.app.core.audit import audit
+from neopain.app.core.security import PasswordPolicyError
+from neopain.app.core.sessions import end_user_sessions, user_sessions
 from neopain.app.core.settings import ROLES
-from neopain.app.models import AuditEvent, User
+from neopain.app.models import User
 from neopain.app.schemas import UserCreate
 from neopain.app.services.babies import baby_by_public_id
 from neopain.app.services.retention import delete_baby
-from neopain.app.services.users import UserExists, create_user
+from neopain.app.services.users import (
+    AccountError,
+    UserExists,
+    create_user,
+    reset_password,
+    set_active,
+    set_role,
+)
 
 router = APIRouter(tags=["admin"], prefix="/admin")
-AUDIT_SHOWN = 300
-CSV_COLUMNS = ("at_utc", "username", "action", "object_type", "object_id")
-
-
-def _cell(value: str) -> str:
-    """Neutralise spreadsheet formulas: a typed user name like '=HYPERLINK(..)' stays text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def audit_to_csv(events) -> str:  # type: ignore[no-untyped-def]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for e in events:
-        writer.writerow([e.at.isoformat(), _cell(e.username), e.action, e.object_type, _cell(e.object_id)])
-    return buffer.getvalue()
 
 
 def _users_page(
-    request: Request, state: State, db: Db, error: str = "", status_code: int = 200
+    request: Request, state: State, db: Db, error: str = "", status_code: int = 200, **extra: object
 ) -> HTMLResponse:
     users = list(db.scalars(select(User).order_by(User.username)))
-    return page(request, state, "users.html", status_code, users=users, roles=ROLES, error=error)
+    return page(request, state, "users.html", status_code, users=users, roles=ROLES, error=error, **extra)
+
+
+def _user_or_404(db: Db, user_id: int) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise HTTPException(404, "no such user")
+    return user
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -63,34 +61,73 @@ def add_user(
     role: Annotated[str, Form(min_length=1, max_length=16)],
 ) -> Response:
     try:
-        new = create_user(db, UserCreate(username=username, password=password, role=role))
+        create_user(db, UserCreate(username=username, password=password, role=role), user)
     except ValidationError as exc:
         message = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
         return _users_page(request, state, db, message, 422)
+    except PasswordPolicyError as exc:
+        return _users_page(request, state, db, str(exc), 422)
     except UserExists as exc:
         return _users_page(request, state, db, str(exc), 409)
-    audit(db, user, "create", "user", new.username)
     db.commit()
     return RedirectResponse("/admin/users", status_code=303)
 
 
-@router.get("/audit", response_class=HTMLResponse)
-def audit_log(request: Request, state: State, db: Db, user: Admin) -> HTMLResponse:
-    events = list(db.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(AUDIT_SHOWN)))
-    return page(request, state, "audit.html", events=events, tz=state.tz)
-
-
-@router.get("/audit.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def audit_csv(db: Db, user: Admin) -> Response:
-    """The whole audit trail as CSV (UTC times); exporting it is itself audited."""
-    audit(db, user, "export", "audit")
+@router.post("/users/{user_id}/active", dependencies=[FormCsrf], response_class=HTMLResponse)
+def set_user_active(
+    request: Request, state: State, db: Db, user: Admin, user_id: int, active: Annotated[bool, Form()]
+) -> Response:
+    """Disable (every session of the account ends at once) or re-enable an account."""
+    try:
+        set_active(db, _user_or_404(db, user_id), active, user)
+    except AccountError as exc:
+        db.rollback()
+        return _users_page(request, state, db, str(exc), 409)
     db.commit()
-    events = db.scalars(select(AuditEvent).order_by(AuditEvent.id))
-    return Response(
-        audit_to_csv(events),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="neopain-audit.csv"'},
-    )
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/role", dependencies=[FormCsrf], response_class=HTMLResponse)
+def change_user_role(
+    request: Request,
+    state: State,
+    db: Db,
+    user: Admin,
+    user_id: int,
+    role: Annotated[str, Form(min_length=1, max_length=16)],
+) -> Response:
+    try:
+        set_role(db, _user_or_404(db, user_id), role, user)
+    except AccountError as exc:
+        db.rollback()
+        return _users_page(request, state, db, str(exc), 422)
+    db.commit()
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/reset", dependencies=[FormCsrf], response_class=HTMLResponse)
+def reset_user_password(request: Request, state: State, db: Db, user: Admin, user_id: int) -> HTMLResponse:
+    """A one-time password, shown on this page only, to be changed at the next login."""
+    target = _user_or_404(db, user_id)
+    password = reset_password(db, target, user)
+    db.commit()
+    return _users_page(request, state, db, one_time=(target.username, password))
+
+
+@router.get("/users/{user_id}/sessions", response_class=HTMLResponse)
+def list_user_sessions(request: Request, state: State, db: Db, user: Admin, user_id: int) -> HTMLResponse:
+    target = _user_or_404(db, user_id)
+    return page(request, state, "sessions.html", target=target, sessions=user_sessions(db, target), tz=state.tz,
+                own=False)
+
+
+@router.post("/users/{user_id}/logout", dependencies=[FormCsrf])
+def log_user_out_everywhere(db: Db, user: Admin, user_id: int) -> Response:
+    target = _user_or_404(db, user_id)
+    ended = end_user_sessions(db, target)
+    audit(db, user, "logout_everywhere", "user", target.username, detail={"sessions_ended": ended})
+    db.commit()
+    return RedirectResponse(f"/admin/users/{target.id}/sessions", status_code=303)
 
 
 @router.get("/erase", response_class=HTMLResponse)

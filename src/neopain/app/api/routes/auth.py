@@ -7,9 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from neopain.app.api.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Db, FormCsrf, Login, State
+from neopain.app.api.deps import (
+    AUDIT_SESSION,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Db,
+    FormCsrf,
+    Login,
+    State,
+    client_address,
+)
 from neopain.app.api.render import page
-from neopain.app.core.audit import audit
+from neopain.app.core.audit import account_ref, audit
 from neopain.app.core.security import new_token, same_token
 from neopain.app.core.sessions import authenticate, end_session, start_session
 
@@ -51,26 +60,29 @@ def login(
     if not same_token(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE)):
         return _login_page(request, state, "The form expired; please try again.", 403)
     username = username.strip()
-    address = request.client.host if request.client else ""
-    wait = state.throttle.retry_after(username, address)
+    address = client_address(request)
+    # What was typed as a user name may be a password typed in the wrong box: only its keyed hash is kept.
+    typed = account_ref(state.secret, username)
+    wait = state.throttle.reserve(username, address)
     if wait:
-        # Checked before the password, so a guesser learns nothing while throttled.
-        audit(db, None, "login_throttled", "user", username[:64])
+        # Counted and checked before the password, so a guesser learns nothing while throttled.
+        audit(db, None, "login_throttled", "user", typed)
         db.commit()
         response = _login_page(request, state, f"Too many failed logins; try again in {wait} s.", 429)
         response.headers["Retry-After"] = str(wait)
         return response
     user = authenticate(db, username, password)
     if user is None:
-        state.throttle.failed(username, address)
-        audit(db, None, "login_failed", "user", username[:64])
+        audit(db, None, "login_failed", "user", typed)
         db.commit()
         return _login_page(request, state, "Wrong user name or password.", 401)
     state.throttle.succeeded(username, address)
-    token, _row = start_session(db, user)
-    audit(db, user, "login", "session")
+    token, row = start_session(db, user, address)
+    db.info[AUDIT_SESSION] = str(row.id)
+    audit(db, user, "login", "session", str(row.id))
     db.commit()
-    response = RedirectResponse("/", status_code=303)
+    target = "/account/password" if user.must_change_password else "/"
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=state.settings.https)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
