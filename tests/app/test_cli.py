@@ -10,8 +10,8 @@ from _appkit import PASSWORD, browser_for, post_frame, scripted_frame, start_ass
 from conftest import make_settings
 from typer.testing import CliRunner
 
+import neopain.cli.accounts
 import neopain.cli.labelled
-import neopain.cli.accounts  # noqa: F401
 import neopain.cli.serve  # noqa: F401
 from neopain.app.core.tls import ServeError, check_pair, fingerprint, is_loopback, self_signed, tls_files
 from neopain.app.main import create_app

@@ -53,6 +53,8 @@ def audit(
         session_ref=str(db.info.get(SESSION, "")),
         detail=detail,
     )
+    if not db.in_transaction():
+        db.begin()  # so that a rollback before any other statement also drops the queued row
     db.info.setdefault(PENDING, []).append(row)
 
 

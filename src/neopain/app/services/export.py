@@ -79,7 +79,7 @@ def export_labelled(db: Session, images: ImageStore, out_dir: Path) -> ExportSum
         relative = f"images/{record.public_id}.{record.image_name.rsplit('.', 1)[-1]}"
         atomic_write_bytes(out_dir / relative, data)
         samples.append(sample_of(record, relative))
-        audit(db, None, "export", "record", record.public_id)
+        audit(db, None, "export", "record", record.public_id, subject=record.baby.public_id)
     manifest = write_manifest(samples, out_dir / MANIFEST_NAME)
     db.commit()
     return ExportSummary(manifest, len(samples), missing)

@@ -144,7 +144,7 @@ def _apply_saving_rule(
         record = _new_record(locked, data, suffix, frame_id, result, images)
         db.add(record)
         locked.last_saved_label = label
-        audit(db, user, "create", "record", record.public_id)
+        audit(db, user, "create", "record", record.public_id, subject=locked.baby.public_id)
     try:
         db.flush()
         answer = _public(frame_id, result, record)

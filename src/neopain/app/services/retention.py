@@ -40,7 +40,7 @@ def purge_images(factory: sessionmaker[Session], images: ImageStore, days: float
             for record in rows:
                 record.image_name = None
                 record.image_purged_at = utcnow()
-                audit(db, None, "purge", "image", record.public_id)
+                audit(db, None, "purge", "image", record.public_id, subject=record.baby.public_id)
             db.commit()
         for name in names:
             images.delete(name)
@@ -68,7 +68,7 @@ def delete_baby(db: Session, images: ImageStore, baby: Baby, user: User | None) 
     db.execute(delete(Record).where(Record.baby_id == baby.id))
     db.execute(delete(Assessment).where(Assessment.baby_id == baby.id))
     db.execute(delete(Baby).where(Baby.id == baby.id))
-    audit(db, user, "delete", "baby", public_id)
+    audit(db, user, "delete", "baby", public_id, subject=public_id)
     db.commit()
     for name in names:
         images.delete(name)

@@ -31,7 +31,11 @@ def _assessment_or_404(db: Db, public_id: str) -> Assessment:
 
 @router.get("/assessments/new", response_class=HTMLResponse)
 def start_form(request: Request, state: State, db: Db, user: Clinician) -> HTMLResponse:
-    return page(request, state, "start.html", recent=search_babies(db, "", limit=8), error="")
+    """Lists the most recent babies by name: a read of names, audited like a search."""
+    recent = search_babies(db, "", limit=8)
+    audit(db, user, "view", "baby_list", str(len(recent)), detail={"babies": ",".join(b.public_id for b in recent)})
+    db.commit()
+    return page(request, state, "start.html", recent=recent, error="")
 
 
 @router.post("/assessments", dependencies=[FormCsrf], response_class=HTMLResponse)
@@ -51,7 +55,7 @@ def start(
                 raise BabyInputError("that baby is not in the list any more; search again")
         else:
             baby = create_baby(db, new_name, user)
-            audit(db, user, "create", "baby", baby.public_id)
+            audit(db, user, "create", "baby", baby.public_id, subject=baby.public_id)
     except BabyInputError as exc:
         db.rollback()
         recent = search_babies(db, "", limit=8)
@@ -59,7 +63,7 @@ def start(
     assessment = Assessment(baby_id=baby.id, started_by=user.id)
     db.add(assessment)
     db.flush()
-    audit(db, user, "create", "assessment", assessment.public_id)
+    audit(db, user, "create", "assessment", assessment.public_id, subject=baby.public_id)
     db.commit()
     return RedirectResponse(f"/assessments/{assessment.public_id}/camera", status_code=303)
 
@@ -69,7 +73,7 @@ def camera(request: Request, state: State, db: Db, user: Clinician, assessment_i
     """Opening the camera page takes the assessment over: an older tab's frames get 409 and it stops."""
     assessment = _assessment_or_404(db, assessment_id)
     assessment.client_token = opaque_id()
-    audit(db, user, "view", "assessment", assessment.public_id)
+    audit(db, user, "view", "assessment", assessment.public_id, subject=assessment.baby.public_id)
     db.commit()
     return page(
         request,
@@ -86,8 +90,14 @@ def camera(request: Request, state: State, db: Db, user: Clinician, assessment_i
     "/api/babies/search", dependencies=[HeaderCsrf], response_model=list[BabyPublic], responses=ERRORS
 )
 def baby_search(db: Db, user: Clinician, body: BabySearchIn) -> list[BabyPublic]:
-    """Search as you type; POST so that no name ever appears in a URL or an access log."""
-    return [BabyPublic(id=b.public_id, name=b.display_name) for b in search_babies(db, body.q, limit=20)]
+    """Search as you type; POST so that no name ever appears in a URL or an access log.
+
+    Each search is a read of names: audited with the babies it showed (ids only, never the query).
+    """
+    found = search_babies(db, body.q, limit=20)
+    audit(db, user, "search", "baby_list", str(len(found)), detail={"babies": ",".join(b.public_id for b in found)})
+    db.commit()
+    return [BabyPublic(id=b.public_id, name=b.display_name) for b in found]
 
 
 @router.post(

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from sqlalchemy import or_, select
+from sqlalchemy import String, cast, or_, select
 from sqlalchemy.orm import Session
 
 from neopain.app.api.deps import Admin, Db, FormCsrf, State
@@ -55,7 +55,9 @@ def filtered(key: bytes, user: str, baby: str, action: str):  # type: ignore[no-
         statement = statement.where(or_(AuditEvent.username == user, AuditEvent.object_id == user,
                                         AuditEvent.object_id == account_ref(key, user)))
     if baby:
-        statement = statement.where(or_(AuditEvent.subject == baby, AuditEvent.object_id == baby))
+        # Lists and searches name the babies they showed in their detail.
+        shown = cast(AuditEvent.detail, String).like(f"%{baby}%")
+        statement = statement.where(or_(AuditEvent.subject == baby, AuditEvent.object_id == baby, shown))
     if action:
         statement = statement.where(AuditEvent.action == action)
     return statement

@@ -62,7 +62,7 @@ def evidence_image(state: State, db: Db, user: Clinician, record_id: str, action
     if found is None:
         raise HTTPException(404, "no face found in the picture")
     picture = evidence_overlay(found.crop, found.masks, found.evidence, action)
-    audit(db, user, "view", "image_evidence", record.public_id)
+    audit(db, user, "view", "image_evidence", record.public_id, subject=record.baby.public_id)
     db.commit()
     png = cv2.imencode(".png", np.ascontiguousarray(picture))[1].tobytes()
     return Response(png, media_type="image/png",

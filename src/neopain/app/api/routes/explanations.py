@@ -26,7 +26,7 @@ def explain(request: Request, state: State, db: Db, user: Clinician, record_id: 
     """Explain the model's decision on this record's face (Integrated Gradients, in a worker process)."""
     record = record_or_404(db, record_id)
     public_id, image_name, label = record.public_id, record.image_name, record.label
-    audit(db, user, "explain", "record", public_id)
+    audit(db, user, "explain", "record", public_id, subject=record.baby.public_id)
     db.commit()  # also ends the read transaction: nothing stays open while the worker runs
     try:
         done = state.explainer.explain(image_name)
@@ -55,7 +55,7 @@ def explanation_image(state: State, db: Db, user: Clinician, record_id: str) -> 
         data = state.images.read(name)
     except ImageStoreError as exc:
         raise HTTPException(404, "this record has not been explained") from exc
-    audit(db, user, "view", "image_explanation", record.public_id)
+    audit(db, user, "view", "image_explanation", record.public_id, subject=record.baby.public_id)
     db.commit()
     return Response(
         data,

@@ -21,7 +21,8 @@ RECORDS_SHOWN = 120
 
 def _history(request: Request, state: State, db: Db, user: Clinician, query: str) -> HTMLResponse:
     babies = search_babies(db, query, limit=100)
-    audit(db, user, "view", "baby_list", str(len(babies)))
+    audit(db, user, "search" if query else "view", "baby_list", str(len(babies)),
+          detail={"babies": ",".join(b.public_id for b in babies)})
     db.commit()
     return page(request, state, "history.html", rows=summaries(db, babies), query=query)
 
@@ -84,7 +85,7 @@ def profile(request: Request, state: State, db: Db, user: Clinician, baby_id: st
             bars_by_hour(events, state.tz), "Records per hour of the day", label_every=3
         ),
     }
-    audit(db, user, "view", "baby", baby.public_id)
+    audit(db, user, "view", "baby", baby.public_id, subject=baby.public_id)
     db.commit()
     return page(
         request,

@@ -51,7 +51,7 @@ def render_record(request: Request, state: AppState, record: Record, **extra: An
 @router.get("/records/{record_id}", response_class=HTMLResponse)
 def record_page(request: Request, state: State, db: Db, user: Clinician, record_id: str) -> HTMLResponse:
     record = record_or_404(db, record_id)
-    audit(db, user, "view", "record", record.public_id)
+    audit(db, user, "view", "record", record.public_id, subject=record.baby.public_id)
     db.commit()
     return render_record(request, state, record)
 
@@ -100,7 +100,7 @@ def record_image(
     except ImageStoreError as exc:
         raise HTTPException(404, "the image of this record is missing") from exc
     # Every fetch is a view of a baby's face: audited one by one (thumbnails included).
-    audit(db, user, "view", "image_face" if face else "image", record.public_id)
+    audit(db, user, "view", "image_face" if face else "image", record.public_id, subject=record.baby.public_id)
     db.commit()
     media = MEDIA.get(record.image_name.rsplit(".", 1)[-1], "application/octet-stream")
     if face and record.box:
@@ -129,6 +129,7 @@ def confirm(
     unknown = [a for a in chosen if a not in ACTIONS]
     if unknown:
         raise HTTPException(422, f"unknown NFCS action: {unknown[0]}")
+    before = {"label": record.effective_label, "actions": record.nfcs_actions}
     record.confirmed_label = label
     # Coded when the clinician ticked an action or said she looked at all of them (none present is a
     # finding too); otherwise the actions stay unknown, never "absent".
@@ -137,6 +138,11 @@ def confirm(
     record.nfcs_coded = list(ACTIONS) if coded else None
     record.confirmed_by = user.id
     record.confirmed_at = utcnow()
-    audit(db, user, "confirm" if label == record.label else "correct", "record", record.public_id)
+    # A label change keeps the old and the new value: the audit can replay what the record said when.
+    change = {"old_label": before["label"], "new_label": label, "model_label": record.label,
+              "old_actions": ",".join(before["actions"] or []) if before["actions"] is not None else None,
+              "new_actions": ",".join(record.nfcs_actions) if record.nfcs_actions is not None else None}
+    audit(db, user, "confirm" if label == record.label else "correct", "record", record.public_id,
+          subject=record.baby.public_id, detail=change)
     db.commit()
     return RedirectResponse(f"/records/{record.public_id}?saved=1", status_code=303)
