@@ -56,9 +56,10 @@ class Fuzzed:
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory) -> Fuzzed:  # type: ignore[no-untyped-def]
+def fuzzed(tmp_path_factory, db_url: str) -> Fuzzed:  # type: ignore[no-untyped-def]
+    """On SQLite and on the PostgreSQL server the suite starts (it refuses inputs SQLite takes: NUL)."""
     app = create_app(
-        make_settings(tmp_path_factory.mktemp("st"), max_upload_bytes=200_000), ScriptedPredictor()
+        make_settings(tmp_path_factory.mktemp("st"), db_url, max_upload_bytes=200_000), ScriptedPredictor()
     )
     add_users(app)
     logins = {}

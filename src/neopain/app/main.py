@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neopain.app import openapi
@@ -206,6 +207,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(DataError)
+    async def refused_by_database(request: Request, _exc: Exception) -> Response:
+        # PostgreSQL refuses some text (a NUL byte) that Python accepts: the client's input, not our fault.
+        return error_page(request, 422, "invalid input: the database cannot store a value sent (a NUL byte?)")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

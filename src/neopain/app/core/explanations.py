@@ -115,6 +115,9 @@ class Explainer:
             if not tmp.is_file() or tmp.read_bytes()[:8] != PNG_MAGIC:
                 raise ExplanationError("The explanation worker wrote no picture.")
             self.images.install(tmp, overlay)
+            if not frame.is_file():  # the baby was erased (or the image purged) while the worker ran
+                self.images.path_of(overlay).unlink(missing_ok=True)
+                raise ExplanationError("The record was erased while it was being explained.")
         except ExplainServiceError as exc:
             log.warning("explanation failed: %s", exc)
             raise ExplanationError(self._readable(str(exc), frame)) from exc

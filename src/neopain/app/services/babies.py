@@ -17,6 +17,8 @@ class BabyInputError(ValueError):
 
 
 def clean_name(name: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in name.replace("\t", " ").replace("\n", " ")):
+        raise BabyInputError("the name holds a control character (for example NUL); type it again")
     name = " ".join(name.split())
     if not name:
         raise BabyInputError("type the baby's name or pick a baby from the list")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from neopain.app.core.audit import audit
 from neopain.app.core.inference import AssessmentLike, PredictorHolder
+from neopain.app.core.metadata import MetadataError, strip_metadata
 from neopain.app.core.saving import should_save
 from neopain.app.core.storage import ImageStore
 from neopain.app.core.uploads import UploadError, check_frame
@@ -99,6 +100,12 @@ def process_frame(
     max_pixels: int,
 ) -> FramePublic:
     suffix, _media = check_frame(data, max_bytes, max_pixels)
+    try:
+        # Without EXIF, XMP or comments (GPS, device, a thumbnail): the pixels and orientation the model
+        # reads are the ones stored.
+        data = strip_metadata(data, suffix)
+    except MetadataError as exc:
+        raise UploadError(422, "the frame cannot be read as an image") from exc
     earlier = existing_frame(db, frame_id)
     if earlier is not None:
         if earlier.assessment_id != assessment.id:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -29,6 +29,8 @@ from neopain.app.services.users import (
 )
 
 router = APIRouter(tags=["admin"], prefix="/admin")
+MAX_ID = 2**31 - 1  # an integer column on every backend
+UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="the account's numeric id")]
 
 
 def _users_page(
@@ -75,7 +77,7 @@ def add_user(
 
 @router.post("/users/{user_id}/active", dependencies=[FormCsrf], response_class=HTMLResponse)
 def set_user_active(
-    request: Request, state: State, db: Db, user: Admin, user_id: int, active: Annotated[bool, Form()]
+    request: Request, state: State, db: Db, user: Admin, user_id: UserId, active: Annotated[bool, Form()]
 ) -> Response:
     """Disable (every session of the account ends at once) or re-enable an account."""
     try:
@@ -93,7 +95,7 @@ def change_user_role(
     state: State,
     db: Db,
     user: Admin,
-    user_id: int,
+    user_id: UserId,
     role: Annotated[str, Form(min_length=1, max_length=16)],
 ) -> Response:
     try:
@@ -106,7 +108,7 @@ def change_user_role(
 
 
 @router.post("/users/{user_id}/reset", dependencies=[FormCsrf], response_class=HTMLResponse)
-def reset_user_password(request: Request, state: State, db: Db, user: Admin, user_id: int) -> HTMLResponse:
+def reset_user_password(request: Request, state: State, db: Db, user: Admin, user_id: UserId) -> HTMLResponse:
     """A one-time password, shown on this page only, to be changed at the next login."""
     target = _user_or_404(db, user_id)
     password = reset_password(db, target, user)
@@ -115,14 +117,14 @@ def reset_user_password(request: Request, state: State, db: Db, user: Admin, use
 
 
 @router.get("/users/{user_id}/sessions", response_class=HTMLResponse)
-def list_user_sessions(request: Request, state: State, db: Db, user: Admin, user_id: int) -> HTMLResponse:
+def list_user_sessions(request: Request, state: State, db: Db, user: Admin, user_id: UserId) -> HTMLResponse:
     target = _user_or_404(db, user_id)
     return page(request, state, "sessions.html", target=target, sessions=user_sessions(db, target), tz=state.tz,
                 own=False)
 
 
 @router.post("/users/{user_id}/logout", dependencies=[FormCsrf])
-def log_user_out_everywhere(db: Db, user: Admin, user_id: int) -> Response:
+def log_user_out_everywhere(db: Db, user: Admin, user_id: UserId) -> Response:
     target = _user_or_404(db, user_id)
     ended = end_user_sessions(db, target)
     audit(db, user, "logout_everywhere", "user", target.username, detail={"sessions_ended": ended})

@@ -77,7 +77,7 @@ def audit_log(
     state: State,
     db: Db,
     user: Admin,
-    before: Annotated[int | None, Query(ge=1, description="show rows older than this seq")] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="show rows older than this seq")] = None,
     who: Annotated[str, Query(max_length=64, description="a user name")] = "",
     baby: Annotated[str, Query(max_length=64, description="a baby's opaque id: who opened it")] = "",
     action: Annotated[str, Query(max_length=32)] = "",
