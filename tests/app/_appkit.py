@@ -182,7 +182,7 @@ def fresh_browser(app, role: str) -> Browser:  # type: ignore[no-untyped-def]
 
 def start_assessment(nurse: Browser, name: str) -> tuple[str, str]:
     """(assessment id, client token) of a new assessment of a new baby."""
-    response = nurse.form("/assessments", {"new_name": name})
+    response = nurse.form("/assessments", {"new_name": name, "identifier": "bed 1"})
     assert response.status_code == 303, response.text
     camera = nurse.client.get(response.headers["location"])
     token = re.search(r'data-client-token="([^"]+)"', camera.text).group(1)

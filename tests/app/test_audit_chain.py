@@ -186,7 +186,7 @@ def test_verify_names_the_first_altered_deleted_or_inserted_row(scripted_app, vi
     problem = chain_report(scripted_app).problem
     assert f"seq {target.seq}" in problem and "missing" in problem
     with state.engine.begin() as connection:  # put it back, then forge one at the end without the lock
-        connection.execute(insert(AuditEvent).values({c: getattr(target, c) for c in AuditEvent.__table__.columns}))
+        connection.execute(insert(AuditEvent).values({c.name: getattr(target, c.name) for c in AuditEvent.__table__.columns}))
         last = connection.execute(select(func.max(AuditEvent.seq))).scalar_one()
         connection.execute(insert(AuditEvent).values(
             seq=last + 1, at=utcnow(), username="x", action="view", object_type="record", object_id="",

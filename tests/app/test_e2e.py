@@ -82,6 +82,7 @@ def test_a_nurse_assesses_a_baby_and_finds_it_in_the_history(server, page) -> No
     page.goto(f"{server.url}/")
     page.click("text=Camera")
     page.fill("#baby-name", BABY)
+    page.fill("#baby-identifier", "Bed 4")
     shot(page, "04-start")
     page.click("text=Start camera with a new baby")
     page.wait_for_url(re.compile(r".*/assessments/[^/]+/camera$"))
@@ -189,6 +190,7 @@ def test_an_unattended_camera_pauses_and_the_login_expires(tmp_path: Path, brows
         log_in(page, server.url, "idle1")
         page.goto(f"{server.url}/assessments/new")
         page.fill("#baby-name", "Idle Baby")
+        page.fill("#baby-identifier", "Bed 9")
         page.click("text=Start camera with a new baby")
         page.wait_for_selector("#oval.oval-ok, #oval.oval-no", timeout=40_000)  # frames flow meanwhile
         page.wait_for_selector("#status:has-text('Paused')", timeout=20_000)

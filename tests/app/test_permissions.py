@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from neopain.app.core.storage import explanation_name
-from neopain.app.models import Assessment, Baby, Record, User
+from neopain.app.models import Assessment, Baby, BreakGlass, Record, Unit, User, utcnow
 
 PUBLIC = "public"
 NEW_PASSWORD = "another-horse-staple-9"
@@ -42,6 +42,8 @@ RULES: dict[tuple[str, str], object] = {
     ("GET", "/assessments/new"): CLINICAL,
     ("POST", "/assessments"): CLINICAL,
     ("GET", "/assessments/{assessment_id}/camera"): CLINICAL,
+    ("POST", "/assessments/{assessment_id}/takeover"): CLINICAL,
+    ("POST", "/babies/{baby_id}/break-glass"): CLINICAL,
     ("POST", "/api/babies/search"): CLINICAL,
     ("POST", "/api/assessments/{assessment_id}/frames"): CLINICAL,
     ("GET", "/history"): CLINICAL,
@@ -64,6 +66,11 @@ RULES: dict[tuple[str, str], object] = {
     ("POST", "/admin/users/{user_id}/reset"): ADMIN,
     ("GET", "/admin/users/{user_id}/sessions"): ADMIN,
     ("POST", "/admin/users/{user_id}/logout"): ADMIN,
+    ("GET", "/admin/units"): ADMIN,
+    ("POST", "/admin/units"): ADMIN,
+    ("POST", "/admin/users/{user_id}/units"): ADMIN,
+    ("GET", "/admin/break-glass"): ADMIN,
+    ("POST", "/admin/break-glass/{entry_id}/review"): ADMIN,
     ("GET", "/admin/audit"): ADMIN,
     ("POST", "/admin/audit/verify"): ADMIN,
     ("GET", "/admin/audit.csv"): ADMIN,
@@ -97,8 +104,12 @@ def ids(scripted_app, users):  # type: ignore[no-untyped-def]
     images.path_of(explanation_name(image)).write_bytes(scripted_frame("pain"))
     with scripted_app.state.neopain.sessions() as db:
         user_id = db.scalar(select(User.id).where(User.username == "nurse1"))
+        entry = BreakGlass(user_id=user_id, baby_id=row.baby_id, reason="a test entry to review",
+                           expires_at=utcnow())
+        db.add(entry)
+        db.commit()
     return {"assessment_id": assessment, "baby_id": baby, "record_id": saved["record_id"], "action": "brow_bulge",
-            "user_id": str(user_id)}
+            "user_id": str(user_id), "entry_id": str(entry.id)}
 
 
 def current_token(app, assessment: str) -> str:  # type: ignore[no-untyped-def]
@@ -109,7 +120,7 @@ def current_token(app, assessment: str) -> str:  # type: ignore[no-untyped-def]
 def throwaway_baby(app) -> str:  # type: ignore[no-untyped-def]
     """A baby of its own for each erase request, so that an allowed erase finds something to erase."""
     with app.state.neopain.sessions() as db:
-        baby = Baby(display_name="Erase Me")
+        baby = Baby(display_name="Erase Me", unit_id=db.scalar(select(Unit.id)))
         db.add(baby)
         db.commit()
         return baby.public_id
@@ -141,6 +152,11 @@ def send(app, client: TestClient, csrf: str, method: str, path: str, ids: dict[s
         "/admin/users/{user_id}/reset": {},
         "/admin/users/{user_id}/logout": {},
         "/admin/audit/verify": {},
+        "/admin/units": {"name": f"Unit {uuid.uuid4().hex[:6]}"},
+        "/admin/users/{user_id}/units": {},
+        "/admin/break-glass/{entry_id}/review": {},
+        "/assessments/{assessment_id}/takeover": {},
+        "/babies/{baby_id}/break-glass": {"reason": "checking a transferred baby now"},
         "/admin/erase": {"baby_id": ids.get("erase", ""), "confirm": ids.get("erase", "")},
     }
     if path == "/api/babies/search":

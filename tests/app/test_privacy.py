@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from neopain.app.core.metadata import strip_metadata
 from neopain.app.main import create_app
-from neopain.app.models import Baby, Record
+from neopain.app.models import Baby, Record, Unit
 from neopain.imageio import decode_image
 
 SECRET_NAME = "Hidden Parameter Baby"
@@ -90,9 +90,10 @@ def test_the_sqlite_file_and_its_wal_are_private_and_deletes_are_secure(tmp_path
 def test_database_errors_keep_their_parameters_out_of_the_log(db_url, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
     app = create_app(make_settings(tmp_path, db_url), ScriptedPredictor())
     with app.state.neopain.sessions() as db:
-        db.add(Baby(public_id="dup-id-1", display_name="First"))
+        unit = db.scalar(select(Unit.id))
+        db.add(Baby(public_id="dup-id-1", display_name="First", unit_id=unit))
         db.commit()
-        db.add(Baby(public_id="dup-id-1", display_name=SECRET_NAME))
+        db.add(Baby(public_id="dup-id-1", display_name=SECRET_NAME, unit_id=unit))
         with pytest.raises(IntegrityError) as caught:
             db.commit()
         logging.getLogger("test").error("database error: %s", caught.value)

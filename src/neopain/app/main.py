@@ -28,6 +28,7 @@ from neopain.app.api.deps import (
 from neopain.app.api.routes import (
     account,
     admin,
+    admin_units,
     assessments,
     audit,
     auth,
@@ -46,6 +47,7 @@ from neopain.app.core.secret import app_secret
 from neopain.app.core.security import HashingBusy
 from neopain.app.core.settings import AppSettings
 from neopain.app.core.storage import ImageStore
+from neopain.app.services.access import OutsideUnit
 from neopain.app.services.orphans import EmptyDatabase, quarantine_orphans, refuse_empty_database
 from neopain.log import get_logger
 
@@ -104,7 +106,8 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
     housekeeping(state)
     app = FastAPI(title="neopain bedside", docs_url=None, redoc_url=None, lifespan=periodic_housekeeping)
     app.state.neopain = state
-    for module in (auth, account, pages, assessments, history, records, explanations, evidence, admin, audit):
+    routes = (auth, account, pages, assessments, history, records, explanations, evidence, admin, admin_units, audit)
+    for module in routes:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)
@@ -195,6 +198,16 @@ def _add_error_handlers(app: FastAPI) -> None:
         response = error_page(request, 503, str(exc))
         response.headers["Retry-After"] = "5"
         return response
+
+    @app.exception_handler(OutsideUnit)
+    async def outside_unit(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, OutsideUnit)
+        if _wants_json(request):
+            return JSONResponse({"detail": "this baby belongs to another unit"}, status_code=403)
+        from neopain.app.api.render import page
+
+        return page(request, request.app.state.neopain, "outside_unit.html", 403, baby_id=exc.baby_public_id,
+                    unit=exc.unit_name, error="")
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, _exc: Exception) -> Response:

@@ -19,6 +19,8 @@ class BabySearchIn(BaseModel):
 class BabyPublic(BaseModel):
     id: str = Field(description="opaque id used in URLs")
     name: str
+    identifier: str = Field(description="bed or record number, shown beside the name")
+    unit: str
 
 
 class ActionPublic(BaseModel):

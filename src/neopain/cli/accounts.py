@@ -13,7 +13,9 @@ from neopain.cli.common import console, user_errors
 
 users_app = typer.Typer(help="Accounts of the bedside app.", no_args_is_help=True)
 audit_app = typer.Typer(help="The bedside app's audit trail.", no_args_is_help=True)
+units_app = typer.Typer(help="Units (wards): each baby in one, each clinician in one or more.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(units_app, name="units")
 app.add_typer(audit_app, name="audit")
 
 PASSWORD_ENV = "NEOPAIN_NEW_PASSWORD"
@@ -27,18 +29,22 @@ def _url() -> str:
 
 
 def _errors():  # type: ignore[no-untyped-def]
-    from neopain.app import AccountError, PasswordPolicyError, UserExists
+    from neopain.app import AccessError, AccountError, PasswordPolicyError, UserExists
 
-    return user_errors(UserExists, AccountError, PasswordPolicyError, ValueError)
+    return user_errors(UserExists, AccountError, AccessError, PasswordPolicyError, ValueError)
 
 
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="Login name (letters, digits, . _ -).")],
     role: Annotated[str, typer.Option(help="nurse | researcher | admin")] = "nurse",
+    unit: Annotated[
+        list[str] | None,
+        typer.Option("--unit", help="A unit of a nurse or researcher (repeat it); default: the only unit."),
+    ] = None,
 ) -> None:
     """Create an account; the password comes from $NEOPAIN_NEW_PASSWORD or a hidden prompt."""
-    from neopain.app import UserCreate, command_session, create_user
+    from neopain.app import UserCreate, command_session, create_user, units_by_name
 
     password = os.environ.get(PASSWORD_ENV) or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _errors():
@@ -47,7 +53,7 @@ def users_create(
         except ValidationError as exc:
             raise ValueError("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
         with command_session(_url()) as db:
-            create_user(db, spec)
+            create_user(db, spec, units=units_by_name(db, unit) if unit else None)
     console.print(f"created {role} '{username}'")
 
 
@@ -131,6 +137,42 @@ def users_logout_all(username: UserName) -> None:
         ended = end_user_sessions(db, user)
         audit(db, None, "logout_everywhere", "user", user.username, detail={"sessions_ended": ended})
     console.print(f"ended {ended} sessions of '{username}'")
+
+
+@users_app.command("set-units")
+def users_set_units(
+    username: UserName, units: Annotated[list[str] | None, typer.Argument(help="The unit names (none: no unit).")] = None,  # type: ignore[assignment]
+) -> None:
+    """The units whose babies a nurse or researcher sees."""
+    from neopain.app import command_session, set_units, units_by_name, user_by_name
+
+    with _errors(), command_session(_url()) as db:
+        set_units(db, user_by_name(db, username), units_by_name(db, list(units or [])))
+    console.print(f"'{username}' is in: {', '.join(units or []) or 'no unit'}", markup=False)
+
+
+@units_app.command("create")
+def units_create(name: Annotated[str, typer.Argument(help="The unit's name, e.g. 'NICU A'.")]) -> None:
+    """Add a unit (a single-ward install has one, "Main unit", from the start)."""
+    from neopain.app import command_session, create_unit
+
+    with _errors(), command_session(_url()) as db:
+        create_unit(db, name)
+    console.print(f"created unit '{name}'", markup=False)
+
+
+@units_app.command("list")
+def units_list() -> None:
+    """Every unit and its clinicians."""
+    from sqlalchemy import select
+
+    from neopain.app import command_session
+    from neopain.app.models import Unit, User
+
+    with _errors(), command_session(_url()) as db:
+        for unit in db.scalars(select(Unit).order_by(Unit.name)):
+            members = [u.username for u in db.scalars(select(User).order_by(User.username)) if unit in u.units]
+            typer.echo(f"{unit.name}\t{', '.join(members) or '-'}")
 
 
 @audit_app.command("verify")

@@ -71,6 +71,7 @@ class AppSettings(Settings):
     secret_key: SecretStr | None = Field(
         None, description="keys the hashes of typed user names; default: a random key in <data>/app/secret.key"
     )
+    break_glass_hours: float = Field(12, gt=0, description="how long a break-glass opens another unit's baby")
     accept_empty_database: bool = Field(
         False, description="start even though the images folder holds pictures and the database no record"
     )

@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from neopain.app.models.base import Base, UTCDateTime, utcnow
+from neopain.app.models.unit import Unit
 
 
 class User(Base):
@@ -22,6 +23,8 @@ class User(Base):
     # Set by a reset: the one-time password opens only the "choose a new password" page.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    units: Mapped[list[Unit]] = relationship(secondary="user_units", lazy="selectin", order_by="Unit.name")
 
 
 class UserSession(Base):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from neopain.app.models import Assessment, Baby, Record, User
+from neopain.app.services.access import unit_ids, visible_babies
 
 MAX_NAME = 120
+MAX_IDENTIFIER = 40
 
 
 class BabyInputError(ValueError):
@@ -27,8 +29,26 @@ def clean_name(name: str) -> str:
     return name
 
 
-def create_baby(db: Session, name: str, user: User) -> Baby:
-    baby = Baby(display_name=clean_name(name), created_by=user.id)
+def clean_identifier(identifier: str) -> str:
+    """The bed or record number: required for a new baby, so two of one name are told apart."""
+    identifier = " ".join(identifier.split())
+    if not identifier:
+        raise BabyInputError("type the bed or record number too (it tells two babies of one name apart)")
+    if len(identifier) > MAX_IDENTIFIER or any(ord(c) < 32 or ord(c) == 127 for c in identifier):
+        raise BabyInputError(f"the bed or record number must be up to {MAX_IDENTIFIER} plain characters")
+    return identifier
+
+
+def create_baby(db: Session, name: str, user: User, identifier: str, unit_id: int | None = None) -> Baby:
+    """A new baby in ``unit_id``, which must be one of the user's units (the first one by default)."""
+    units = unit_ids(user)
+    if not units:
+        raise BabyInputError("you are in no unit yet: ask the admin to add you to your unit")
+    unit = unit_id if unit_id is not None else units[0]
+    if unit not in units:
+        raise BabyInputError("a new baby goes into one of your own units")
+    baby = Baby(display_name=clean_name(name), identifier=clean_identifier(identifier), created_by=user.id,
+                unit_id=unit)
     db.add(baby)
     db.flush()
     return baby
@@ -42,13 +62,15 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_babies(db: Session, query: str, limit: int = 50) -> list[Baby]:
-    """Babies whose name contains the query (case-insensitive), most recent first."""
-    statement = select(Baby).order_by(Baby.created_at.desc(), Baby.id.desc()).limit(limit)
+def search_babies(db: Session, query: str, user: User, limit: int = 50) -> list[Baby]:
+    """The user's units' babies whose name or bed/record number contains the query, most recent first."""
+    statement = (select(Baby).where(visible_babies(user)).order_by(Baby.created_at.desc(), Baby.id.desc())
+                 .limit(limit))
     query = " ".join(query.split())
     if query:
         pattern = f"%{_escape_like(query.lower())}%"
-        statement = statement.where(func.lower(Baby.display_name).like(pattern, escape="\\"))
+        statement = statement.where(or_(func.lower(Baby.display_name).like(pattern, escape="\\"),
+                                        func.lower(Baby.identifier).like(pattern, escape="\\")))
     return list(db.scalars(statement))
 
 

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from neopain.app.core.audit import audit
 from neopain.app.core.security import hash_password, one_time_password, verify_password
 from neopain.app.core.sessions import end_user_sessions
-from neopain.app.core.settings import ROLES
-from neopain.app.models import User, utcnow
+from neopain.app.core.settings import CLINICAL_ROLES, ROLES
+from neopain.app.models import Unit, User, utcnow
 from neopain.app.schemas import UserCreate
+from neopain.app.services.access import default_units
 
 
 class UserExists(ValueError):
@@ -26,15 +27,29 @@ class AccountError(ValueError):
     """An account change that cannot be made (unknown user, unknown role, the last admin...)."""
 
 
-def create_user(db: Session, spec: UserCreate, actor: User | None = None) -> User:
+def create_user(db: Session, spec: UserCreate, actor: User | None = None, units: list[Unit] | None = None) -> User:
+    """A new account; a clinician joins ``units`` (by default the only unit of a single-ward install)."""
     if db.scalar(select(User).where(User.username == spec.username)) is not None:
         raise UserExists(f"user '{spec.username}' already exists")
     user = User(username=spec.username, password_hash=hash_password(spec.password, spec.username), role=spec.role,
                 password_changed_at=utcnow())
+    if spec.role in CLINICAL_ROLES:
+        user.units = list(units) if units is not None else default_units(db)
     db.add(user)
     db.flush()
-    audit(db, actor, "create", "user", user.username, detail={"role": user.role})
+    audit(db, actor, "create", "user", user.username,
+          detail={"role": user.role, "units": ",".join(u.name for u in user.units)})
     return user
+
+
+def set_units(db: Session, user: User, units: list[Unit], actor: User | None = None) -> None:
+    """The units whose babies the user sees (the admin has none: the role gives no baby's data)."""
+    if user.role not in CLINICAL_ROLES and units:
+        raise AccountError("only nurses and researchers belong to units")
+    old = ",".join(u.name for u in user.units)
+    user.units = list(units)
+    audit(db, actor, "change_units", "user", user.username,
+          detail={"old": old, "new": ",".join(u.name for u in user.units)})
 
 
 def user_by_name(db: Session, username: str) -> User:

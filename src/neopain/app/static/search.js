@@ -22,6 +22,10 @@ function babyItem(baby) {
   button.type = "submit";
   button.className = "choice";
   button.textContent = baby.name; // textContent: a name is never parsed as HTML
+  const second = document.createElement("span");
+  second.className = "identifier";
+  second.textContent = ` · ${baby.identifier || "no bed/record no."} · ${baby.unit}`;
+  button.append(second);
   form.append(button);
   li.append(form);
   return li;

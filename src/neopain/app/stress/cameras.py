@@ -79,7 +79,8 @@ class Camera:
     async def start_assessment(self, name: str) -> None:
         assert self.client is not None
         started = await self.client.post(
-            "/assessments", data={"csrf_token": self.csrf, "new_name": name}, follow_redirects=False
+            "/assessments", data={"csrf_token": self.csrf, "new_name": name, "identifier": "bed 1"},
+            follow_redirects=False,
         )
         if started.status_code != 303:
             raise CameraError(f"starting an assessment answered {started.status_code}")

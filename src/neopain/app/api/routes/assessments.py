@@ -13,8 +13,9 @@ from neopain.app.api.render import page
 from neopain.app.core.audit import audit
 from neopain.app.core.inference import ModelUnavailable
 from neopain.app.core.uploads import UploadError
-from neopain.app.models import Assessment, opaque_id
+from neopain.app.models import Assessment, User, opaque_id
 from neopain.app.schemas import FRAME_ID, BabyPublic, BabySearchIn, ErrorPublic, FramePublic
+from neopain.app.services.access import require_baby
 from neopain.app.services.babies import BabyInputError, baby_by_public_id, create_baby, search_babies
 from neopain.app.services.frames import FrameConflict, process_frame
 
@@ -29,13 +30,17 @@ def _assessment_or_404(db: Db, public_id: str) -> Assessment:
     return assessment
 
 
-@router.get("/assessments/new", response_class=HTMLResponse)
-def start_form(request: Request, state: State, db: Db, user: Clinician) -> HTMLResponse:
-    """Lists the most recent babies by name: a read of names, audited like a search."""
-    recent = search_babies(db, "", limit=8)
+def _start_page(request: Request, state: State, db: Db, user: User, error: str = "", status: int = 200) -> HTMLResponse:
+    """Lists the most recent babies of the user's units by name: a read of names, audited like a search."""
+    recent = search_babies(db, "", user, limit=8)
     audit(db, user, "view", "baby_list", str(len(recent)), detail={"babies": ",".join(b.public_id for b in recent)})
     db.commit()
-    return page(request, state, "start.html", recent=recent, error="")
+    return page(request, state, "start.html", status, recent=recent, units=user.units, error=error)
+
+
+@router.get("/assessments/new", response_class=HTMLResponse)
+def start_form(request: Request, state: State, db: Db, user: Clinician) -> HTMLResponse:
+    return _start_page(request, state, db, user)
 
 
 @router.post("/assessments", dependencies=[FormCsrf], response_class=HTMLResponse)
@@ -46,21 +51,23 @@ def start(
     user: Clinician,
     baby_id: Annotated[str, Form(max_length=64)] = "",
     new_name: Annotated[str, Form(max_length=400)] = "",
+    identifier: Annotated[str, Form(max_length=200, description="bed or record number of a new baby")] = "",
+    unit_id: Annotated[int | None, Form(ge=1, le=2**31 - 1, description="a new baby's unit")] = None,
 ) -> Response:
-    """Either ``baby_id`` (an existing baby) or ``new_name`` (a new one)."""
+    """Either ``baby_id`` (an existing baby) or ``new_name`` and ``identifier`` (a new one)."""
     try:
         if baby_id:
             baby = baby_by_public_id(db, baby_id)
             if baby is None:
                 raise BabyInputError("that baby is not in the list any more; search again")
+            require_baby(db, user, baby)
         else:
-            baby = create_baby(db, new_name, user)
+            baby = create_baby(db, new_name, user, identifier, unit_id)
             audit(db, user, "create", "baby", baby.public_id, subject=baby.public_id)
     except BabyInputError as exc:
         db.rollback()
-        recent = search_babies(db, "", limit=8)
-        return page(request, state, "start.html", 422, recent=recent, error=str(exc))
-    assessment = Assessment(baby_id=baby.id, started_by=user.id)
+        return _start_page(request, state, db, user, str(exc), 422)
+    assessment = Assessment(baby_id=baby.id, started_by=user.id, owner_id=user.id)
     db.add(assessment)
     db.flush()
     audit(db, user, "create", "assessment", assessment.public_id, subject=baby.public_id)
@@ -70,8 +77,23 @@ def start(
 
 @router.get("/assessments/{assessment_id}/camera", response_class=HTMLResponse)
 def camera(request: Request, state: State, db: Db, user: Clinician, assessment_id: str) -> HTMLResponse:
-    """Opening the camera page takes the assessment over: an older tab's frames get 409 and it stops."""
+    """The owner opening the camera page takes it over from their older tab (whose frames get 409).
+
+    Another user sees who holds the camera and takes it over only by confirming (audited).
+    """
     assessment = _assessment_or_404(db, assessment_id)
+    require_baby(db, user, assessment.baby)
+    if assessment.owner_id not in (None, user.id):
+        owner = db.get(User, assessment.owner_id)
+        audit(db, user, "view", "assessment", assessment.public_id, subject=assessment.baby.public_id)
+        db.commit()
+        return page(request, state, "takeover.html", assessment=assessment, baby=assessment.baby,
+                    owner=owner.username if owner else "another user")
+    return _open_camera(request, state, db, user, assessment)
+
+
+def _open_camera(request: Request, state: State, db: Db, user: User, assessment: Assessment) -> HTMLResponse:
+    assessment.owner_id = user.id
     assessment.client_token = opaque_id()
     audit(db, user, "view", "assessment", assessment.public_id, subject=assessment.baby.public_id)
     db.commit()
@@ -86,6 +108,17 @@ def camera(request: Request, state: State, db: Db, user: Clinician, assessment_i
     )
 
 
+@router.post("/assessments/{assessment_id}/takeover", dependencies=[FormCsrf], response_class=HTMLResponse)
+def take_over(request: Request, state: State, db: Db, user: Clinician, assessment_id: str) -> HTMLResponse:
+    """Confirmed: this user's camera continues the assessment; the other user's camera stops."""
+    assessment = _assessment_or_404(db, assessment_id)
+    require_baby(db, user, assessment.baby)
+    previous = db.get(User, assessment.owner_id) if assessment.owner_id else None
+    audit(db, user, "take_over", "assessment", assessment.public_id, subject=assessment.baby.public_id,
+          detail={"from": previous.username if previous else ""})
+    return _open_camera(request, state, db, user, assessment)
+
+
 @router.post(
     "/api/babies/search", dependencies=[HeaderCsrf], response_model=list[BabyPublic], responses=ERRORS
 )
@@ -94,10 +127,11 @@ def baby_search(db: Db, user: Clinician, body: BabySearchIn) -> list[BabyPublic]
 
     Each search is a read of names: audited with the babies it showed (ids only, never the query).
     """
-    found = search_babies(db, body.q, limit=20)
+    found = search_babies(db, body.q, user, limit=20)
     audit(db, user, "search", "baby_list", str(len(found)), detail={"babies": ",".join(b.public_id for b in found)})
     db.commit()
-    return [BabyPublic(id=b.public_id, name=b.display_name) for b in found]
+    return [BabyPublic(id=b.public_id, name=b.display_name, identifier=b.identifier, unit=b.unit.name)
+            for b in found]
 
 
 @router.post(
@@ -120,6 +154,9 @@ def post_frame(
     if not FRAME_ID.fullmatch(frame_id):  # also refuses a trailing newline, which '$' lets through
         raise HTTPException(422, "frame_id must be 8-64 letters, digits, '-' or '_'")
     assessment = _assessment_or_404(db, assessment_id)
+    require_baby(db, user, assessment.baby)
+    if assessment.owner_id not in (None, user.id):
+        raise HTTPException(409, "another user took this assessment's camera over; this one has stopped")
     data = frame.file.read(state.settings.max_upload_bytes + 1)
     try:
         return process_frame(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
 from neopain.app.api.deps import Clinician, Db, State
-from neopain.app.api.routes.records import record_or_404
+from neopain.app.api.routes.records import record_for
 from neopain.app.core.audit import audit
 from neopain.app.core.inference import ModelUnavailable
 from neopain.app.core.storage import ImageStoreError
@@ -47,7 +47,7 @@ def evidence_image(state: State, db: Db, user: Clinician, record_id: str, action
     """The face with the regions that support ``action`` tinted (occlusion); audited, never cached."""
     from neopain.inference import evidence_overlay, frame_evidence
 
-    record = record_or_404(db, record_id)
+    record = record_for(db, user, record_id)
     if action not in ACTIONS:
         raise HTTPException(404, "no such NFCS action")
     if record.image_name is None:

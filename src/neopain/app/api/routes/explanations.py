@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from neopain.app.api.deps import Clinician, Db, FormCsrf, State
-from neopain.app.api.routes.records import record_or_404, render_record
+from neopain.app.api.routes.records import record_for, render_record
 from neopain.app.core.audit import audit
 from neopain.app.core.explanations import ExplanationError
 from neopain.app.core.storage import ImageStoreError
@@ -24,14 +24,14 @@ router = APIRouter(tags=["records"])
 )
 def explain(request: Request, state: State, db: Db, user: Clinician, record_id: str) -> Response:
     """Explain the model's decision on this record's face (Integrated Gradients, in a worker process)."""
-    record = record_or_404(db, record_id)
+    record = record_for(db, user, record_id)
     public_id, image_name, label = record.public_id, record.image_name, record.label
     audit(db, user, "explain", "record", public_id, subject=record.baby.public_id)
     db.commit()  # also ends the read transaction: nothing stays open while the worker runs
     try:
         done = state.explainer.explain(image_name)
     except ExplanationError as exc:
-        return render_record(request, state, record_or_404(db, public_id), explain_error=str(exc))
+        return render_record(request, state, record_for(db, user, public_id), explain_error=str(exc))
     outcome = "1" if done.predicted == label else "differs"
     return RedirectResponse(f"/records/{public_id}?explained={outcome}", status_code=303)
 
@@ -47,7 +47,7 @@ def explain(request: Request, state: State, db: Db, user: Clinician, record_id: 
 )
 def explanation_image(state: State, db: Db, user: Clinician, record_id: str) -> Response:
     """The record's explanation overlay (a PNG of the face): login and role checked, audited, never cached."""
-    record = record_or_404(db, record_id)
+    record = record_for(db, user, record_id)
     if record.image_name is None:
         raise HTTPException(410, "the image was deleted at the end of the retention period")
     name = state.explainer.overlay_of(record.image_name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from neopain.app.api.deps import Clinician, Db, FormCsrf, State
@@ -13,6 +13,7 @@ from neopain.app.api.render import page
 from neopain.app.core.audit import audit
 from neopain.app.core.charts import bars_by_day, bars_by_hour, stacked_bar_svg
 from neopain.app.models import Assessment, Record
+from neopain.app.services.access import AccessError, break_glass, require_baby
 from neopain.app.services.babies import baby_by_public_id, search_babies, summaries
 
 router = APIRouter(tags=["history"])
@@ -20,7 +21,7 @@ RECORDS_SHOWN = 120
 
 
 def _history(request: Request, state: State, db: Db, user: Clinician, query: str) -> HTMLResponse:
-    babies = search_babies(db, query, limit=100)
+    babies = search_babies(db, query, user, limit=100)
     audit(db, user, "search" if query else "view", "baby_list", str(len(babies)),
           detail={"babies": ",".join(b.public_id for b in babies)})
     db.commit()
@@ -45,6 +46,7 @@ def profile(request: Request, state: State, db: Db, user: Clinician, baby_id: st
     baby = baby_by_public_id(db, baby_id)
     if baby is None:
         raise HTTPException(404, "no such baby")
+    require_baby(db, user, baby)
     events = [
         (when, label)
         for when, label in db.execute(
@@ -98,3 +100,26 @@ def profile(request: Request, state: State, db: Db, user: Clinician, baby_id: st
         shown=RECORDS_SHOWN,
         tz=state.tz,
     )
+
+
+@router.post("/babies/{baby_id}/break-glass", dependencies=[FormCsrf], response_class=HTMLResponse)
+def open_by_break_glass(
+    request: Request,
+    state: State,
+    db: Db,
+    user: Clinician,
+    baby_id: str,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Open another unit's baby for a while with a typed reason (audited, reviewed by the admin)."""
+    baby = baby_by_public_id(db, baby_id)
+    if baby is None:
+        raise HTTPException(404, "no such baby")
+    try:
+        break_glass(db, user, baby, reason, state.settings.break_glass_hours)
+    except AccessError as exc:
+        db.rollback()
+        return page(request, state, "outside_unit.html", 422, baby_id=baby.public_id, unit=baby.unit.name,
+                    error=str(exc))
+    db.commit()
+    return RedirectResponse(f"/babies/{baby.public_id}", status_code=303)

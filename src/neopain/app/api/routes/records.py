@@ -12,17 +12,20 @@ from neopain.app.api.deps import AppState, Clinician, Db, FormCsrf, State
 from neopain.app.api.render import page
 from neopain.app.core.audit import audit
 from neopain.app.core.storage import ImageStoreError
-from neopain.app.models import Record, utcnow
+from neopain.app.models import Record, User, utcnow
+from neopain.app.services.access import require_baby
 from neopain.nfcs import ACTIONS, LABELS
 
 router = APIRouter(tags=["records"])
 MEDIA = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
-def record_or_404(db: Db, public_id: str) -> Record:
+def record_for(db: Db, user: User, public_id: str) -> Record:
+    """The record, if it exists (404) and its baby is one the user may open (OutsideUnit otherwise)."""
     record = db.scalar(select(Record).where(Record.public_id == public_id))
     if record is None:
         raise HTTPException(404, "no such record")
+    require_baby(db, user, record.baby)
     return record
 
 
@@ -50,7 +53,7 @@ def render_record(request: Request, state: AppState, record: Record, **extra: An
 
 @router.get("/records/{record_id}", response_class=HTMLResponse)
 def record_page(request: Request, state: State, db: Db, user: Clinician, record_id: str) -> HTMLResponse:
-    record = record_or_404(db, record_id)
+    record = record_for(db, user, record_id)
     audit(db, user, "view", "record", record.public_id, subject=record.baby.public_id)
     db.commit()
     return render_record(request, state, record)
@@ -92,7 +95,7 @@ def record_image(
     record_id: str,
     face: Annotated[bool, Query(description="only the face, as a small thumbnail")] = False,
 ) -> Response:
-    record = record_or_404(db, record_id)
+    record = record_for(db, user, record_id)
     if record.image_name is None:
         raise HTTPException(410, "the image was deleted at the end of the retention period")
     try:
@@ -122,7 +125,7 @@ def confirm(
     nfcs_coded: Annotated[bool, Form()] = False,
 ) -> Response:
     """A clinician confirms (same label) or corrects (other label) the model; NFCS actions optional."""
-    record = record_or_404(db, record_id)
+    record = record_for(db, user, record_id)
     if label not in LABELS:
         raise HTTPException(422, f"label must be one of {', '.join(LABELS)}")
     chosen = sorted(set(actions or []))
