@@ -132,7 +132,7 @@ def test_a_nurse_assesses_a_baby_and_finds_it_in_the_history(server, page) -> No
     shot(page, "11-start-search")
     page.click(f"#baby-list button:has-text('{BABY}')")
     page.wait_for_url(re.compile(r".*/assessments/[^/]+/camera$"))
-    assert page.text_content(".who") == BABY
+    assert page.text_content(".who").split(" · ") == [BABY, "Bed 4"]  # the name and the bed, never one alone
     page.goto(f"{server.url}/history")
     shot(page, "10-history")
     assert no_horizontal_scroll(page)
