@@ -139,3 +139,33 @@ def test_an_explanation_finishing_after_the_erasure_leaves_nothing(tmp_path, mon
         explainer._run(state.images.path_of(image), image)
     assert not state.images.path_of(explanation_name(image)).exists()
     assert state.images.names() == []
+
+
+def test_names_and_rows_go_at_the_end_of_their_retention_period(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from neopain.app.main import housekeeping
+    from neopain.app.models import Assessment, AuditEvent, utcnow
+
+    app = create_app(make_settings(tmp_path, retention_rows_days=30), ScriptedPredictor())
+    add_users(app)
+    nurse = browser_for(app, "nurse")
+    for name in ("Old Stay Baby", "Recent Stay Baby"):
+        assessment, token = start_assessment(nurse, name)
+        post_frame(nurse, assessment, token, phone_photo("JPEG"), uuid.uuid4().hex, name="f.jpg")
+    state = app.state.neopain
+    old = utcnow() - timedelta(days=31)
+    with state.sessions() as db:
+        baby = db.scalar(select(Baby).where(Baby.display_name == "Old Stay Baby"))
+        db.execute(update(Baby).where(Baby.id == baby.id).values(created_at=old))
+        db.execute(update(Assessment).where(Assessment.baby_id == baby.id).values(started_at=old))
+        db.execute(update(Record).where(Record.baby_id == baby.id).values(captured_at=old))
+        db.commit()
+        old_id = baby.public_id
+    housekeeping(state)
+    with state.sessions() as db:
+        assert [b.display_name for b in db.scalars(select(Baby))] == ["Recent Stay Baby"]
+        assert db.scalar(select(AuditEvent).where(AuditEvent.action == "purge", AuditEvent.object_id == old_id))
+    assert len(state.images.names()) == 1

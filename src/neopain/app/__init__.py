@@ -30,6 +30,7 @@ _API = {
     "UserCreate": "schemas",
     "export_labelled": "services.export",
     "purge_quarantine": "services.orphans",
+    "purge_babies": "services.retention",
     "purge_images": "services.retention",
     "AccessError": "services.access",
     "create_unit": "services.access",

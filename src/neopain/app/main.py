@@ -121,16 +121,19 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
 def housekeeping(state: AppState) -> None:
     """Delete expired sessions and login counters; purge what the retention period says is due."""
     from neopain.app.core.sessions import delete_expired_sessions
-    from neopain.app.services.retention import purge_images
+    from neopain.app.services.retention import purge_babies, purge_images
 
     with state.sessions() as db:
         sessions = delete_expired_sessions(db, state.settings.lifetimes)
         db.commit()
     state.throttle.sweep()
-    purged = purge_images(state.sessions, state.images, state.settings.retention_days) \
-        if state.settings.retention_days else 0
-    if sessions or purged:
-        log.info("housekeeping: %d expired sessions deleted, %d images purged", sessions, purged)
+    settings = state.settings
+    purged = purge_images(state.sessions, state.images, settings.retention_days) if settings.retention_days else 0
+    erased = purge_babies(state.sessions, state.images, settings.retention_rows_days) \
+        if settings.retention_rows_days else 0
+    if sessions or purged or erased:
+        log.info("housekeeping: %d expired sessions deleted, %d images purged, %d babies erased",
+                 sessions, purged, erased)
 
 
 @asynccontextmanager

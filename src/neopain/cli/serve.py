@@ -122,9 +122,18 @@ def db_purge(
         float | None, typer.Option(min=0, help="With --orphans: only files written more than DAYS ago.")
     ] = None,
 ) -> None:
-    """Delete the images older than the retention period (rows and labels stay; each purge is audited),
-    or with --orphans the quarantined image files that no record refers to."""
-    from neopain.app import ImageStore, make_engine, purge_images, purge_quarantine, session_factory, upgrade
+    """Delete the images older than the retention period (rows and labels stay; each purge is audited) and,
+    with $NEOPAIN_RETENTION_ROWS_DAYS, erase babies with nothing newer; or with --orphans the quarantined
+    image files that no record refers to."""
+    from neopain.app import (
+        ImageStore,
+        make_engine,
+        purge_babies,
+        purge_images,
+        purge_quarantine,
+        session_factory,
+        upgrade,
+    )
 
     settings = _settings()
     with user_errors(ValueError):
@@ -139,7 +148,12 @@ def db_purge(
             console.print(f"deleted {report.describe()} from {settings.quarantine_dir}", markup=False)
             return
         retention = settings.retention_days if days is None else days
-        if not retention:
+        if not retention and not settings.retention_rows_days:
             raise ValueError("no retention period: pass --days N or set NEOPAIN_RETENTION_DAYS")
-        purged = purge_images(session_factory(engine), ImageStore(settings.images_dir), retention)
-    console.print(f"purged {purged} images older than {retention:g} days")
+        store = ImageStore(settings.images_dir)
+        if retention:
+            purged = purge_images(session_factory(engine), store, retention)
+            console.print(f"purged {purged} images older than {retention:g} days")
+        if settings.retention_rows_days:
+            erased = purge_babies(session_factory(engine), store, settings.retention_rows_days)
+            console.print(f"erased {erased} babies with nothing newer than {settings.retention_rows_days:g} days")

@@ -53,6 +53,9 @@ class AppSettings(Settings):
     retention_days: float = Field(
         0, ge=0, description="images older than this are purged (rows and labels stay); 0 keeps them"
     )
+    retention_rows_days: float = Field(
+        0, ge=0, description="babies with nothing newer than this are erased (name, rows, images); 0 keeps them"
+    )
     purge_every_minutes: float = Field(60, gt=0, description="how often the server runs the purge")
     login_max_failures: int = Field(5, ge=1, description="login attempts per account (any address)...")
     login_max_per_address: int = Field(20, ge=1, description="...and per address (any account)...")

@@ -1,4 +1,5 @@
-"""Retention and erasure: purge images past the retention period; delete a baby's data on request."""
+"""Retention and erasure: purge images past their retention period, erase babies (names and rows) past
+theirs, and delete a baby's data on request. Only audit rows remain."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from neopain.app.core.audit import audit
 from neopain.app.core.storage import ImageStore
-from neopain.app.models import Assessment, Baby, Record, User, utcnow
+from neopain.app.models import Assessment, Baby, BreakGlass, Record, User, utcnow
 
 PURGE_BATCH = 200  # rows per transaction: a long purge never holds the write lock for long
 
@@ -47,6 +48,25 @@ def purge_images(factory: sessionmaker[Session], images: ImageStore, days: float
         purged += len(rows)
 
 
+def purge_babies(factory: sessionmaker[Session], images: ImageStore, days: float) -> int:
+    """Erase babies (name, rows, images) with nothing newer than ``days``: no record, no assessment, no
+    creation within the period. Each is audited as a purge; returns how many."""
+    cutoff = utcnow() - timedelta(days=days)
+    recent_record = select(Record.baby_id).where(Record.captured_at >= cutoff)
+    recent_assessment = select(Assessment.baby_id).where(Assessment.started_at >= cutoff)
+    erased = 0
+    while True:
+        with factory() as db:
+            due = list(db.scalars(select(Baby).where(Baby.created_at < cutoff, Baby.id.not_in(recent_record),
+                                                     Baby.id.not_in(recent_assessment))
+                                  .order_by(Baby.id).limit(PURGE_BATCH // 10)))
+            if not due:
+                return erased
+            for baby in due:
+                delete_baby(db, images, baby, None, action="purge")
+            erased += len(due)
+
+
 @dataclass(frozen=True)
 class Erasure:
     baby: str
@@ -55,7 +75,7 @@ class Erasure:
     images: int
 
 
-def delete_baby(db: Session, images: ImageStore, baby: Baby, user: User | None) -> Erasure:
+def delete_baby(db: Session, images: ImageStore, baby: Baby, user: User | None, action: str = "delete") -> Erasure:
     """Erase a baby: rows (baby, assessments, records) in one transaction, then the image files.
 
     The audit row (who, when, the opaque id, the counts) is all that remains.
@@ -68,7 +88,8 @@ def delete_baby(db: Session, images: ImageStore, baby: Baby, user: User | None) 
     db.execute(delete(Record).where(Record.baby_id == baby.id))
     db.execute(delete(Assessment).where(Assessment.baby_id == baby.id))
     db.execute(delete(Baby).where(Baby.id == baby.id))
-    audit(db, user, "delete", "baby", public_id, subject=public_id)
+    db.execute(delete(BreakGlass).where(BreakGlass.baby_id == baby.id))
+    audit(db, user, action, "baby", public_id, subject=public_id)
     db.commit()
     for name in names:
         images.delete(name)
