@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -50,3 +52,24 @@ def model_or_tiny(model: Path | None, folder: Path) -> Path:
 
 def work_dir(given: Path | None) -> Path:
     return given if given is not None else Path(tempfile.mkdtemp(prefix="neopain-bench-"))
+
+
+def add_server_options(parser) -> None:  # type: ignore[no-untyped-def]
+    parser.add_argument("--workers", type=int, default=1, help="server processes (`neopain serve --workers`)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="serve on a throw-away PostgreSQL cluster (Debian's postgresql package)")
+
+
+@contextmanager
+def server_database(postgres: bool) -> Iterator[str | None]:
+    """A fresh PostgreSQL database URL for the run (the cluster is removed after), or None for SQLite."""
+    if not postgres:
+        yield None
+        return
+    from neopain.app.stress.postgres import PostgresServer
+
+    cluster = PostgresServer().start()
+    try:
+        yield cluster.new_database()
+    finally:
+        cluster.stop()

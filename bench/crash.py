@@ -1,10 +1,11 @@
 """Crash: kill -9 the real server while a camera streams frames, many times; check after every restart.
 
-After each restart: SQLite's `PRAGMA integrity_check` is ok, every record the camera was told was saved
+After each restart: SQLite's `PRAGMA integrity_check` is ok (PostgreSQL answers), every record the camera was told was saved
 is in the database with its image file, no frame id has two records, no orphan image file is left. The
 frame that was in flight when the server died is sent again (same id) after the restart.
 
     python bench/crash.py --cycles 50 --out bench/crash.json
+    python bench/crash.py --cycles 20 --workers 2 --postgres   # kill -9 of every worker at once
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from _appbench import emit, model_or_tiny, phone_frames, work_dir
+from _appbench import add_server_options, emit, model_or_tiny, phone_frames, server_database, work_dir
 
 from neopain.app.stress.cameras import Script
 from neopain.app.stress.runs import crash_run, prepare_user
@@ -27,23 +28,26 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="data dir for the server (default: temp)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    add_server_options(parser)
     args = parser.parse_args()
     if not 1 <= args.cycles <= 1000:
         parser.error("keep it bounded: 1-1000 cycles")
     work = work_dir(args.work)
     model = model_or_tiny(args.model, work / "model")
     face, no_face = phone_frames()
-    server = ServerProcess(work / "data", model)
-    password = prepare_user(server.data_dir)
     began = time.perf_counter()
-    report = crash_run(
-        server,
-        "camera",
-        password,
-        cycles=args.cycles,
-        script=Script(face, no_face, per_assessment=3, seed=args.seed),
-    )
-    report["wall_s"] = round(time.perf_counter() - began, 1)
+    with server_database(args.postgres) as db_url:
+        server = ServerProcess(work / "data", model, db_url=db_url, workers=args.workers)
+        password = prepare_user(server.data_dir, db_url=db_url)
+        report = crash_run(
+            server,
+            "camera",
+            password,
+            cycles=args.cycles,
+            script=Script(face, no_face, per_assessment=3, seed=args.seed),
+        )
+    report.update(wall_s=round(time.perf_counter() - began, 1), workers=args.workers,
+                  database="postgresql" if args.postgres else "sqlite")
     emit(report, args.out)
 
 

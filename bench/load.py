@@ -6,6 +6,7 @@ a phone does when it never saw the answer. Reports JSON: p50/p95 latency, record
 found, lost and duplicated records (goal 0 and 0).
 
     python bench/load.py --cameras 8 --fps 2 --duration 60 --out bench/load.json
+    python bench/load.py --workers 2 --postgres   # the multi-process deployment
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _appbench import emit, model_or_tiny, phone_frames, work_dir
+from _appbench import add_server_options, emit, model_or_tiny, phone_frames, server_database, work_dir
 
 from neopain.app.stress.cameras import Script
 from neopain.app.stress.runs import load_run, prepare_user
@@ -29,23 +30,25 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="data dir for the server (default: temp)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    add_server_options(parser)
     args = parser.parse_args()
     if not 1 <= args.cameras <= 64 or not 0 < args.fps <= 30 or not 0 < args.duration <= 3600:
         parser.error("keep it bounded: 1-64 cameras, 0-30 fps, at most 3600 s")
     work = work_dir(args.work)
     model = model_or_tiny(args.model, work / "model")
     face, no_face = phone_frames()
-    server = ServerProcess(work / "data", model)
-    password = prepare_user(server.data_dir)
-    server.start()
-    try:
-        report = load_run(
-            server, "camera", password, cameras=args.cameras, fps=args.fps, duration_s=args.duration,
-            script=Script(face, no_face, seed=args.seed),
-        )  # fmt: skip
-    finally:
-        server.stop()
-    report["model"] = str(model)
+    with server_database(args.postgres) as db_url:
+        server = ServerProcess(work / "data", model, db_url=db_url, workers=args.workers)
+        password = prepare_user(server.data_dir, db_url=db_url)
+        server.start()
+        try:
+            report = load_run(
+                server, "camera", password, cameras=args.cameras, fps=args.fps, duration_s=args.duration,
+                script=Script(face, no_face, seed=args.seed),
+            )  # fmt: skip
+        finally:
+            server.stop()
+    report.update(model=str(model), workers=args.workers, database="postgresql" if args.postgres else "sqlite")
     emit(report, args.out)
 
 

@@ -174,3 +174,25 @@ def test_a_body_without_length_cannot_exhaust_memory_on_login(app) -> None:  # t
         "/login", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert response.status_code == 413 and response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_forwarded_headers_are_believed_only_from_the_trusted_proxy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from neopain.app.models import AuditEvent
+
+    app = create_app(make_settings(tmp_path, trusted_proxies="10.9.9.9"), ScriptedPredictor())
+    add_users(app)
+    forwarded = {"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"}
+    for peer in ("10.9.9.9", "10.1.1.1"):  # the proxy, then a phone on the ward network spoofing it
+        # The browser's side of the proxy is HTTPS (the Secure cookies come back); the app's side is not.
+        client = TestClient(app, base_url="https://localhost", client=(peer, 5000), headers=forwarded)
+        token = CSRF_FIELD.search(client.get("/login").text).group(1)
+        response = client.post("/login", data={"username": "nurse1", "password": PASSWORD, "csrf_token": token},
+                               follow_redirects=False)
+        cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and "neopain_session" in v)
+        assert "Secure" in cookie  # TLS ends at the proxy: the cookies still never travel in the clear
+    with app.state.neopain.sessions() as db:
+        clients = [e.client for e in db.scalars(select(AuditEvent).where(AuditEvent.action == "login")
+                                                 .order_by(AuditEvent.seq))]
+    assert clients == ["203.0.113.5", "10.1.1.1"]

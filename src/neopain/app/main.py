@@ -115,7 +115,21 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
     # Inner to the headers middleware, so its 413 answers carry the security headers too.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + BODY_SLACK)
     _add_headers(app)
+    if settings.proxies:
+        # Outermost: the client address and scheme the proxy forwarded, believed only from the proxy itself.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxies)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one server worker (``neopain serve --workers N``): settings and model from NEOPAIN_*."""
+    from neopain.app.core.inference import load_predictor
+
+    settings = AppSettings()
+    predictor = load_predictor(settings.model_path, settings.detector) if settings.model_path else None
+    return create_app(settings, predictor)
 
 
 def housekeeping(state: AppState) -> None:
@@ -247,7 +261,7 @@ def _add_headers(app: FastAPI) -> None:
         response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        if request.app.state.neopain.settings.https:
+        if request.app.state.neopain.settings.secure_cookies:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"  # patient pages never land in a cache

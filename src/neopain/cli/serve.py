@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -56,6 +57,10 @@ def serve(
             "(a new database beside old images: they are quarantined, never deleted).",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=32, help="Server processes (use PostgreSQL for more than one; see docs/SECURITY.md)."),
+    ] = 1,
 ) -> None:
     """Serve the bedside web app (camera, history, charts) to the browsers of the ward."""
     import uvicorn
@@ -75,29 +80,41 @@ def serve(
             raise ModelUnavailable(f"model file not found: {model}")
         if explain_checkpoint is not None and not explain_checkpoint.is_file():
             raise ServeError(f"explanation checkpoint not found: {explain_checkpoint}")
-        pair = tls_files(_settings(), host, https, cert, key)
+        base = _settings()
+        pair = tls_files(base, host, https, cert, key)
         settings = _settings(model, https=pair is not None, explain_checkpoint=explain_checkpoint,
                              accept_empty_database=accept_empty_database)
+        # One process migrates, checks and quarantines before any worker starts.
         predictor = load_predictor(settings.model_path, settings.detector) if settings.model_path else None
-        application = create_app(settings, predictor)
+        application = create_app(settings, predictor if workers == 1 else None)
     scheme = "https" if pair else "http"
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    console.print(f"neopain bedside app on {scheme}://{shown}:{port}  (Ctrl+C to stop)")
+    behind = f" behind the proxy at {', '.join(settings.proxies)}" if settings.proxies else ""
+    console.print(f"neopain bedside app on {scheme}://{shown}:{port}{behind}, {workers} process(es)  (Ctrl+C to stop)")
     if pair and cert is None:
         console.print(f"self-signed certificate, SHA-256 {fingerprint(pair[0])}")
     if predictor is None:
         console.print("[yellow]no model loaded[/yellow]: pages work, the camera cannot assess (use --model)")
     if not application.state.neopain.explainer.available:
         console.print(f"[dim]{application.state.neopain.explainer.unavailable_reason}[/dim]")
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        ssl_certfile=str(pair[0]) if pair else None,
-        ssl_keyfile=str(pair[1]) if pair else None,
-    )
+    tls = {"ssl_certfile": str(pair[0]), "ssl_keyfile": str(pair[1])} if pair else {}
+    # proxy_headers off: only the app's own middleware, and only for NEOPAIN_TRUSTED_PROXIES, reads them.
+    common = {"host": host, "port": port, "log_level": "warning", "access_log": False, "proxy_headers": False, **tls}
+    if workers == 1:
+        uvicorn.run(application, **common)
+        return
+    application.state.neopain.engine.dispose()
+    _export_settings(settings)
+    uvicorn.run("neopain.app.main:app_from_env", factory=True, workers=workers, **common)
+
+
+def _export_settings(settings) -> None:  # type: ignore[no-untyped-def]
+    """The command's choices, as NEOPAIN_* variables the worker processes read."""
+    chosen = {"model_path": settings.model_path, "https": settings.https, "explain_checkpoint":
+              settings.explain_checkpoint, "accept_empty_database": settings.accept_empty_database}
+    for name, value in chosen.items():
+        if value not in (None, False):
+            os.environ[f"NEOPAIN_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @db_app.command("upgrade")

@@ -43,6 +43,10 @@ class AppSettings(Settings):
 
     model_path: Path | None = Field(None, description="ONNX classifier the camera uses")
     https: bool = Field(False, description="cookies marked Secure; set when serving over TLS")
+    trusted_proxies: str = Field(
+        "", description="comma-separated addresses of reverse proxies that terminate TLS for the app: only "
+        "their X-Forwarded-For/-Proto headers are believed; setting it marks cookies Secure"
+    )
     session_idle_minutes: float = Field(15.0, gt=0, description="logout after this much inactivity")
     session_absolute_hours: float = Field(
         12.0, gt=0, description="logout this long after the login, whatever the activity (a shift)"
@@ -94,6 +98,15 @@ class AppSettings(Settings):
                     "set a real one in NEOPAIN_DB_URL (only env=development accepts it)"
                 )
         return self
+
+    @property
+    def proxies(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def secure_cookies(self) -> bool:
+        """HTTPS here, or at the trusted proxy in front."""
+        return self.https or bool(self.proxies)
 
     @property
     def lifetimes(self) -> Lifetimes:

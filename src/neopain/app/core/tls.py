@@ -113,16 +113,17 @@ def check_pair(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
 
 
 def tls_files(settings, host: str, https: bool, cert: Path | None, key: Path | None):  # type: ignore[no-untyped-def]
-    """(cert, key) to serve with, or None for plain HTTP on loopback; ServeError for a LAN address
-    without HTTPS (phones open the camera only in a secure context)."""
+    """(cert, key) to serve with, or None for plain HTTP on loopback or behind a trusted TLS proxy
+    (NEOPAIN_TRUSTED_PROXIES); ServeError for a LAN address without HTTPS (phones open the camera only in
+    a secure context)."""
     own = check_pair(cert, key)
     if own is not None:
         return own
     if not https:
-        if not is_loopback(host):
+        if not is_loopback(host) and not settings.proxies:
             raise ServeError(
                 f"binding {host} exposes the app to the network: add --https (phones only open the camera "
-                "over HTTPS), or keep the default --host 127.0.0.1"
+                "over HTTPS), put it behind a TLS proxy (NEOPAIN_TRUSTED_PROXIES), or keep --host 127.0.0.1"
             )
         return None
     return self_signed(settings.app_dir / "tls", host)

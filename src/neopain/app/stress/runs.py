@@ -31,7 +31,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def verify(server: ServerProcess, ledger: Ledger) -> dict:
     """Compare what the cameras were told with what the database and the image folder hold."""
-    rows = stored_records(server.db_path)
+    rows = stored_records(server.database)
     by_id = {r.public_id: r for r in rows}
     files = image_files(server.images_dir)
     found = [rid for fid, rid in ledger.records.items() if rid in by_id and by_id[rid].client_frame_id == fid]
@@ -50,14 +50,13 @@ def verify(server: ServerProcess, ledger: Ledger) -> dict:
         + len(unsaved_but_stored),
         "orphan_files": len(files - named),
         "quarantined_files": len(list(server.quarantine_dir.glob("*"))),
-        "frames_seen_by_server": frames_seen(server.db_path, ledger.assessments),
+        "frames_seen_by_server": frames_seen(server.database, ledger.assessments),
     }
 
 
 async def _open_cameras(server: ServerProcess, username: str, password: str, n: int, ledger: Ledger):  # type: ignore[no-untyped-def]
-    return await asyncio.gather(
-        *(Camera(server.base_url, username, password, ledger).open() for _ in range(n))
-    )
+    # One after the other, as phones are picked up: parallel logins of one account are throttled as guesses.
+    return [await Camera(server.base_url, username, password, ledger).open() for _ in range(n)]
 
 
 async def _load(server: ServerProcess, username: str, password: str, cameras: int, fps: float,
@@ -152,7 +151,7 @@ def crash_run(server: ServerProcess, username: str, password: str, *, cycles: in
     for cycle in range(cycles):
         server.start()
         checks.append(
-            {"cycle": cycle, "integrity": integrity_check(server.db_path), **verify(server, ledger)}
+            {"cycle": cycle, "integrity": integrity_check(server.database), **verify(server, ledger)}
         )
         kill_after = rng.uniform(*kill_window_s)
         pending = asyncio.run(_cycle(server, username, password, script, cycle, kill_after, pending, ledger))
@@ -160,7 +159,7 @@ def crash_run(server: ServerProcess, username: str, password: str, *, cycles: in
     try:
         if pending:
             asyncio.run(_final_retry(server, username, password, pending, ledger))
-        final = {"integrity": integrity_check(server.db_path), **verify(server, ledger)}
+        final = {"integrity": integrity_check(server.database), **verify(server, ledger)}
     finally:
         server.stop()
     bad = [c for c in checks if c["integrity"] != "ok" or c["lost"] or c["duplicated"] or c["orphan_files"]]
@@ -187,12 +186,12 @@ async def _final_retry(server: ServerProcess, username: str, password: str, pend
         await camera.close()
 
 
-def prepare_user(data_dir: Path, username: str = "camera") -> str:
-    """Create the cameras' nurse account in a fresh data dir; returns its random password."""
+def prepare_user(data_dir: Path, username: str = "camera", db_url: str | None = None) -> str:
+    """Create the cameras' nurse account in a fresh data dir (and database); returns its random password."""
     from neopain.app.core.settings import AppSettings
     from neopain.app.main import first_login
 
-    settings = AppSettings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+    settings = AppSettings(data_dir=data_dir, db_url=db_url, _env_file=None)  # type: ignore[call-arg]
     password = first_login(settings, username, "nurse")
     if password is None:
         raise ValueError(f"{data_dir}: user {username!r} exists already; use a fresh data dir")

@@ -34,6 +34,8 @@ class ServerProcess:
     data_dir: Path
     model: Path
     port: int = field(default_factory=free_port)
+    db_url: str | None = None  # PostgreSQL by URL; default: SQLite in the data dir
+    workers: int = 1
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -50,12 +52,16 @@ class ServerProcess:
         command = [
             sys.executable, "-c", "from neopain.cli import main; main()",
             "serve", "--model", str(self.model), "--host", LOOPBACK, "--port", str(self.port),
+            "--workers", str(self.workers),
         ]  # fmt: skip
         env = {**os.environ, "NEOPAIN_DATA_DIR": str(self.data_dir), **self.env}
         env.pop("NEOPAIN_DB_URL", None)
+        if self.db_url:
+            env["NEOPAIN_DB_URL"] = self.db_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own: kill -9 reaches every worker at once, like a power cut of the machine.
+        self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.starts += 1
         self._wait_healthy(timeout_s)
@@ -80,8 +86,11 @@ class ServerProcess:
 
     def kill9(self) -> None:
         """SIGKILL: no shutdown handler, no flush, exactly like a power cut of the process."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.proc.wait(timeout=30)
         self.proc = None
 
@@ -91,13 +100,14 @@ class ServerProcess:
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=15)
         self.proc = None
 
     @property
-    def db_path(self) -> Path:
-        return self.data_dir / "app" / "neopain.db"
+    def database(self) -> str:
+        """The server's database URL, for the checks."""
+        return self.db_url or f"sqlite:///{self.data_dir / 'app' / 'neopain.db'}"
 
     @property
     def images_dir(self) -> Path:
@@ -108,9 +118,25 @@ class ServerProcess:
         return self.data_dir / "app" / "quarantine"
 
 
-def integrity_check(db_path: Path) -> str:
-    """SQLite's own check of every page and index: 'ok' or the first problems it found."""
-    connection = sqlite3.connect(db_path, timeout=30)
+def _rows(url: str, sql: str) -> list[tuple]:
+    from neopain.app import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(r) for r in connection.exec_driver_sql(sql).all()]
+    finally:
+        engine.dispose()
+
+
+def integrity_check(url: str) -> str:
+    """SQLite's own check of every page and index: 'ok' or the first problems it found.
+
+    PostgreSQL keeps its own pages consistent after a crash (write-ahead log): 'ok' when it answers.
+    """
+    if not url.startswith("sqlite"):
+        return "ok" if _rows(url, "SELECT 1") == [(1,)] else "no answer"
+    connection = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)
     try:
         rows = connection.execute("PRAGMA integrity_check").fetchall()
     finally:
@@ -125,23 +151,14 @@ class StoredRecord:
     image_name: str | None
 
 
-def stored_records(db_path: Path) -> list[StoredRecord]:
-    connection = sqlite3.connect(db_path, timeout=30)
-    try:
-        rows = connection.execute("SELECT public_id, client_frame_id, image_name FROM records").fetchall()
-    finally:
-        connection.close()
-    return [StoredRecord(*row) for row in rows]
+def stored_records(url: str) -> list[StoredRecord]:
+    return [StoredRecord(*row) for row in _rows(url, "SELECT public_id, client_frame_id, image_name FROM records")]
 
 
-def frames_seen(db_path: Path, assessments: set[str]) -> int:
+def frames_seen(url: str, assessments: set[str]) -> int:
     """Frames the server committed (saved or not) for these assessments."""
-    connection = sqlite3.connect(db_path, timeout=30)
-    try:
-        rows = connection.execute("SELECT public_id, frames_seen FROM assessments").fetchall()
-    finally:
-        connection.close()
-    return sum(n for public_id, n in rows if public_id in assessments)
+    return sum(n for public_id, n in _rows(url, "SELECT public_id, frames_seen FROM assessments")
+               if public_id in assessments)
 
 
 def image_files(images_dir: Path) -> set[str]:

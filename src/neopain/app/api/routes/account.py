@@ -61,5 +61,5 @@ def password_change(
     token, _row = start_session(db, user, login.client)
     db.commit()
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=state.settings.https)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=state.settings.secure_cookies)
     return response

@@ -38,7 +38,7 @@ def _login_page(request: Request, state: State, error: str = "", status_code: in
         expired=request.query_params.get("expired") == "1",
     )
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=state.settings.https, path="/login"
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=state.settings.secure_cookies, path="/login"
     )
     return response
 
@@ -83,7 +83,7 @@ def login(
     db.commit()
     target = "/account/password" if user.must_change_password else "/"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=state.settings.https)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=state.settings.secure_cookies)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
