@@ -119,3 +119,8 @@ def test_first_login_for_the_demo(env: Path) -> None:
     from _appkit import login
 
     assert login(app, "demo", password).get("/").status_code == 200
+
+
+def test_serve_refuses_several_workers_on_sqlite(env: Path) -> None:
+    refused = runner.invoke(cli, ["serve", "--workers", "2"])
+    assert refused.exit_code == 2 and "needs PostgreSQL" in refused.output

@@ -74,6 +74,8 @@ def test_stored_frames_carry_no_gps_or_device(scripted_app, users) -> None:  # t
         assert not image.getexif().get_ifd(0x8825) and image.getexif().get(0x0112) == 6
     served = nurse.client.get(f"/records/{answer['record_id']}/image").content
     assert served == stored
+    path = state.images.path_of(name)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
 def test_the_sqlite_file_and_its_wal_are_private_and_deletes_are_secure(tmp_path) -> None:  # type: ignore[no-untyped-def]

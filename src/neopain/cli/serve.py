@@ -81,6 +81,8 @@ def serve(
         if explain_checkpoint is not None and not explain_checkpoint.is_file():
             raise ServeError(f"explanation checkpoint not found: {explain_checkpoint}")
         base = _settings()
+        if workers > 1 and base.database_url.startswith("sqlite"):
+            raise ServeError("--workers above 1 needs PostgreSQL (set NEOPAIN_DB_URL): SQLite serves one process")
         pair = tls_files(base, host, https, cert, key)
         settings = _settings(model, https=pair is not None, explain_checkpoint=explain_checkpoint,
                              accept_empty_database=accept_empty_database)

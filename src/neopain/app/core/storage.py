@@ -63,11 +63,15 @@ class ImageStore:
         path = self.path_of(name)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)  # a worker's file (an overlay) is private like the frames
         os.replace(tmp, path)
         _fsync_dir(path.parent)  # the rename itself must survive a power cut, not only the bytes
 
     def _folder_of(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """The file's folder, created 0700 (the files themselves are 0600: ``mkstemp``)."""
+        for folder in (self.root, path.parent):
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path.parent
 
     def read(self, name: str | None) -> bytes:
