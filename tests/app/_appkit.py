@@ -174,6 +174,19 @@ def fresh_browser(app, role: str) -> Browser:  # type: ignore[no-untyped-def]
     return browser_for(app, role, username)
 
 
+def audit_rows(app, **where) -> list:  # type: ignore[no-untyped-def]
+    """The app's audit rows in chain order, filtered by column values."""
+    from sqlalchemy import select
+
+    from neopain.app.models import AuditEvent
+
+    with app.state.neopain.sessions() as db:
+        statement = select(AuditEvent).order_by(AuditEvent.seq)
+        for key, value in where.items():
+            statement = statement.where(getattr(AuditEvent, key) == value)
+        return list(db.scalars(statement))
+
+
 def start_assessment(nurse: Browser, name: str) -> tuple[str, str]:
     """(assessment id, client token) of a new assessment of a new baby."""
     response = nurse.form("/assessments", {"new_name": name, "identifier": "bed 1"})

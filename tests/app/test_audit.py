@@ -10,23 +10,18 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from _appkit import PASSWORD, browser_for, post_frame, scripted_frame, start_assessment
+from _appkit import PASSWORD, audit_rows, browser_for, post_frame, scripted_frame, start_assessment
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
-from neopain.app.models import Assessment, AuditEvent, Baby, Record, utcnow
+from neopain.app.models import Assessment, Baby, Record, utcnow
 from neopain.app.services.export import export_labelled
 from neopain.app.services.retention import purge_images
 
 NAME = "Quitéria Audit"
 
 
-def events(app, **where) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
-    with app.state.neopain.sessions() as db:
-        statement = select(AuditEvent).order_by(AuditEvent.id)
-        for key, value in where.items():
-            statement = statement.where(getattr(AuditEvent, key) == value)
-        return list(db.scalars(statement))
+events = audit_rows
 
 
 def baby_of(app, assessment: str) -> str:  # type: ignore[no-untyped-def]

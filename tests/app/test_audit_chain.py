@@ -9,7 +9,7 @@ import threading
 import uuid
 
 import pytest
-from _appkit import CSRF_FIELD, post_frame, scripted_frame, start_assessment
+from _appkit import CSRF_FIELD, audit_rows, post_frame, scripted_frame, start_assessment
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -24,12 +24,7 @@ from neopain.cli.apps import app as cli
 NAME = "Chain Baby Zé"
 
 
-def rows(app, **where) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
-    with app.state.neopain.sessions() as db:
-        statement = select(AuditEvent).order_by(AuditEvent.seq)
-        for key, value in where.items():
-            statement = statement.where(getattr(AuditEvent, key) == value)
-        return list(db.scalars(statement))
+rows = audit_rows
 
 
 def chain_report(app):  # type: ignore[no-untyped-def]

@@ -60,13 +60,10 @@ def users_create(
 @users_app.command("list")
 def users_list() -> None:
     """Every account: role, active or disabled, open sessions."""
-    from sqlalchemy import select
-
-    from neopain.app import command_session, user_sessions
-    from neopain.app.models import User
+    from neopain.app import all_users, command_session, user_sessions
 
     with _errors(), command_session(_url()) as db:
-        for user in db.scalars(select(User).order_by(User.username)):
+        for user in all_users(db):
             state = "active" if user.is_active else "disabled"
             flag = ", must change password" if user.must_change_password else ""
             typer.echo(f"{user.username}\t{user.role}\t{state}{flag}\t{len(user_sessions(db, user))} sessions")
@@ -129,13 +126,10 @@ def users_sessions(username: UserName) -> None:
 @users_app.command("logout-all")
 def users_logout_all(username: UserName) -> None:
     """End every session of a user (a lost phone, a shared tablet)."""
-    from neopain.app import command_session, end_user_sessions, user_by_name
-    from neopain.app.core.audit import audit
+    from neopain.app import command_session, log_out_everywhere, user_by_name
 
     with _errors(), command_session(_url()) as db:
-        user = user_by_name(db, username)
-        ended = end_user_sessions(db, user)
-        audit(db, None, "logout_everywhere", "user", user.username, detail={"sessions_ended": ended})
+        ended = log_out_everywhere(db, user_by_name(db, username))
     console.print(f"ended {ended} sessions of '{username}'")
 
 
@@ -164,14 +158,10 @@ def units_create(name: Annotated[str, typer.Argument(help="The unit's name, e.g.
 @units_app.command("list")
 def units_list() -> None:
     """Every unit and its clinicians."""
-    from sqlalchemy import select
-
-    from neopain.app import command_session
-    from neopain.app.models import Unit, User
+    from neopain.app import command_session, unit_members
 
     with _errors(), command_session(_url()) as db:
-        for unit in db.scalars(select(Unit).order_by(Unit.name)):
-            members = [u.username for u in db.scalars(select(User).order_by(User.username)) if unit in u.units]
+        for unit, members in unit_members(db):
             typer.echo(f"{unit.name}\t{', '.join(members) or '-'}")
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from neopain.app.api.deps import AppState
 from neopain.app.core.settings import CLINICAL_ROLES
@@ -24,3 +26,17 @@ def page(
         "model_ready": predictor is not None,
     }
     return state.templates.TemplateResponse(request, template, {**base, **context}, status_code=status_code)
+
+
+def commit_or_explain(
+    db: Session, change: Callable[[], object], errors: tuple[type[Exception], ...], redirect: str,
+    explain: Callable[[str], HTMLResponse],
+) -> Response:
+    """Make ``change`` and commit, then redirect (303); a refused change rolls back and ``explain``s why."""
+    try:
+        change()
+    except errors as exc:
+        db.rollback()
+        return explain(str(exc))
+    db.commit()
+    return RedirectResponse(redirect, status_code=303)

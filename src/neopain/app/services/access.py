@@ -109,3 +109,10 @@ def reviewable(db: Session, only_open: bool = True) -> list[BreakGlass]:
     if only_open:
         statement = statement.where(or_(BreakGlass.reviewed_at.is_(None)))
     return list(db.scalars(statement))
+
+
+def unit_members(db: Session) -> list[tuple[Unit, list[str]]]:
+    """Every unit with the user names of its clinicians."""
+    users = list(db.scalars(select(User).order_by(User.username)))
+    return [(unit, [u.username for u in users if unit in u.units])
+            for unit in db.scalars(select(Unit).order_by(Unit.name))]

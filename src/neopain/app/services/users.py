@@ -100,6 +100,17 @@ def reset_password(db: Session, user: User, actor: User | None = None) -> str:
     return password
 
 
+def log_out_everywhere(db: Session, user: User, actor: User | None = None) -> int:
+    """End every session of ``user`` (a lost phone, a shared tablet); returns how many ended."""
+    ended = end_user_sessions(db, user)
+    audit(db, actor, "logout_everywhere", "user", user.username, detail={"sessions_ended": ended})
+    return ended
+
+
+def all_users(db: Session) -> list[User]:
+    return list(db.scalars(select(User).order_by(User.username)))
+
+
 def change_password(db: Session, user: User, current: str, new: str) -> None:
     """The user's own change: the current password first; a new one that passes the policy and differs."""
     if not verify_password(user.password_hash, current):

@@ -9,10 +9,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from neopain.app.api.deps import SESSION_COOKIE, CurrentUser, Db, FormCsrf, Login, State
 from neopain.app.api.render import page
-from neopain.app.core.audit import audit
 from neopain.app.core.security import PasswordPolicyError
 from neopain.app.core.sessions import end_user_sessions, start_session, user_sessions
-from neopain.app.services.users import AccountError, change_password
+from neopain.app.services.users import AccountError, change_password, log_out_everywhere
 
 router = APIRouter(tags=["account"], prefix="/account")
 
@@ -25,8 +24,7 @@ def account(request: Request, state: State, db: Db, user: CurrentUser) -> HTMLRe
 
 @router.post("/logout-everywhere", dependencies=[FormCsrf])
 def logout_everywhere(db: Db, user: CurrentUser) -> Response:
-    ended = end_user_sessions(db, user)
-    audit(db, user, "logout_everywhere", "user", user.username, detail={"sessions_ended": ended})
+    log_out_everywhere(db, user, user)
     db.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)

@@ -10,10 +10,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from neopain.app.api.deps import Admin, Db, FormCsrf, State
-from neopain.app.api.render import page
-from neopain.app.core.audit import audit
+from neopain.app.api.render import commit_or_explain, page
 from neopain.app.core.security import PasswordPolicyError
-from neopain.app.core.sessions import end_user_sessions, user_sessions
+from neopain.app.core.sessions import user_sessions
 from neopain.app.core.settings import ROLES
 from neopain.app.models import User
 from neopain.app.schemas import UserCreate
@@ -23,6 +22,7 @@ from neopain.app.services.users import (
     AccountError,
     UserExists,
     create_user,
+    log_out_everywhere,
     reset_password,
     set_active,
     set_role,
@@ -80,13 +80,9 @@ def set_user_active(
     request: Request, state: State, db: Db, user: Admin, user_id: UserId, active: Annotated[bool, Form()]
 ) -> Response:
     """Disable (every session of the account ends at once) or re-enable an account."""
-    try:
-        set_active(db, _user_or_404(db, user_id), active, user)
-    except AccountError as exc:
-        db.rollback()
-        return _users_page(request, state, db, str(exc), 409)
-    db.commit()
-    return RedirectResponse("/admin/users", status_code=303)
+    target = _user_or_404(db, user_id)
+    return commit_or_explain(db, lambda: set_active(db, target, active, user), (AccountError,), "/admin/users",
+                             lambda why: _users_page(request, state, db, why, 409))
 
 
 @router.post("/users/{user_id}/role", dependencies=[FormCsrf], response_class=HTMLResponse)
@@ -98,13 +94,9 @@ def change_user_role(
     user_id: UserId,
     role: Annotated[str, Form(min_length=1, max_length=16)],
 ) -> Response:
-    try:
-        set_role(db, _user_or_404(db, user_id), role, user)
-    except AccountError as exc:
-        db.rollback()
-        return _users_page(request, state, db, str(exc), 422)
-    db.commit()
-    return RedirectResponse("/admin/users", status_code=303)
+    target = _user_or_404(db, user_id)
+    return commit_or_explain(db, lambda: set_role(db, target, role, user), (AccountError,), "/admin/users",
+                             lambda why: _users_page(request, state, db, why, 422))
 
 
 @router.post("/users/{user_id}/reset", dependencies=[FormCsrf], response_class=HTMLResponse)
@@ -126,8 +118,7 @@ def list_user_sessions(request: Request, state: State, db: Db, user: Admin, user
 @router.post("/users/{user_id}/logout", dependencies=[FormCsrf])
 def log_user_out_everywhere(db: Db, user: Admin, user_id: UserId) -> Response:
     target = _user_or_404(db, user_id)
-    ended = end_user_sessions(db, target)
-    audit(db, user, "logout_everywhere", "user", target.username, detail={"sessions_ended": ended})
+    log_out_everywhere(db, target, user)
     db.commit()
     return RedirectResponse(f"/admin/users/{target.id}/sessions", status_code=303)
 

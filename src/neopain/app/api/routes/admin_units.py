@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from neopain.app.api.deps import Admin, Db, FormCsrf, State
-from neopain.app.api.render import page
+from neopain.app.api.render import commit_or_explain, page
 from neopain.app.core.audit import audit
 from neopain.app.models import Baby, BreakGlass, Unit, User, utcnow
 from neopain.app.services.access import AccessError, create_unit, reviewable
@@ -36,13 +36,8 @@ def units(request: Request, state: State, db: Db, user: Admin) -> HTMLResponse:
 def add_unit(
     request: Request, state: State, db: Db, user: Admin, name: Annotated[str, Form(max_length=200)] = ""
 ) -> Response:
-    try:
-        create_unit(db, name, user)
-    except AccessError as exc:
-        db.rollback()
-        return _units_page(request, state, db, str(exc), 422)
-    db.commit()
-    return RedirectResponse("/admin/units", status_code=303)
+    return commit_or_explain(db, lambda: create_unit(db, name, user), (AccessError,), "/admin/units",
+                             lambda why: _units_page(request, state, db, why, 422))
 
 
 @router.post("/users/{user_id}/units", dependencies=[FormCsrf], response_class=HTMLResponse)
@@ -60,13 +55,8 @@ def set_user_units(
     chosen = list(db.scalars(select(Unit).where(Unit.id.in_(unit or []))))
     if len(chosen) != len(set(unit or [])):
         return _units_page(request, state, db, "no such unit", 422)
-    try:
-        set_units(db, target, chosen, user)
-    except AccountError as exc:
-        db.rollback()
-        return _units_page(request, state, db, str(exc), 422)
-    db.commit()
-    return RedirectResponse("/admin/units", status_code=303)
+    return commit_or_explain(db, lambda: set_units(db, target, chosen, user), (AccountError,), "/admin/units",
+                             lambda why: _units_page(request, state, db, why, 422))
 
 
 @router.get("/break-glass", response_class=HTMLResponse)
