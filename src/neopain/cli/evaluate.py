@@ -87,6 +87,9 @@ def evaluate_command(
     nfcs_version: Annotated[str, typer.Option(help="NFCS version of the score: nfcs-10 | nfcs-8 | nfcs-p-3")] = (
         "nfcs-10"
     ),
+    region_occlusion: Annotated[
+        float, typer.Option(help="share of NFCS-labelled faces also trained with one region blurred (see train)")
+    ] = 0.0,
 ) -> None:
     """Evaluate models with the paper's protocol and the subject-independent one; write the report."""
     from neopain.evaluate import EvalConfig, run_protocol, train_final, write_model_card, write_report
@@ -115,6 +118,7 @@ def evaluate_command(
             region_source=region_source,
             targets=_split_list(targets, "--targets"),
             nfcs_version=nfcs_version,
+            region_occlusion=region_occlusion,
         )
         config = EvalConfig(
             protocols=PROTOCOL_CHOICES[protocol],

@@ -64,6 +64,9 @@ def train_command(
     region_source: str = typer.Option("auto", help="regions for the prior: auto | mask (manifest) | placed (box)"),
     targets: str = typer.Option("pain", help="pain | pain,nfcs (also one output per NFCS action and a count)"),
     nfcs_version: str = typer.Option("nfcs-10", help="NFCS version of the score: nfcs-10 | nfcs-8 | nfcs-p-3"),
+    region_occlusion: float = typer.Option(
+        0.0, help="share of NFCS-labelled faces also trained with one region blurred and its actions unknown"
+    ),
 ) -> None:
     """Train the pain classifier in the paper's two phases (head, then the last conv groups)."""
     from neopain.train import train
@@ -77,6 +80,7 @@ def train_command(
             pretrained=pretrained, weights_path=str(weights) if weights else None, resume=resume,
             deterministic=deterministic, final=final, region_prior=region_prior, region_source=region_source,
             targets=tuple(t.strip() for t in targets.split(",") if t.strip()), nfcs_version=nfcs_version,
+            region_occlusion=region_occlusion,
         )
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:

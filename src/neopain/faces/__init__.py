@@ -34,6 +34,8 @@ _API = {
     "canonical_landmarks": "regions",
     "mask_shares": "regions",
     "place_regions": "regions",
+    "occluded": "regions",
+    "OCCLUSION_SIGMA": "regions",
     "present_regions": "regions",
     "region_shares": "regions",
     "scale_points": "regions",

@@ -256,3 +256,20 @@ def mask_shares(positive: np.ndarray, mask: np.ndarray, present: list[str]) -> d
     if not present:
         shares["true_present"] = shares["true_present_area"] = float("nan")
     return shares
+
+
+# The blur that stands in for a region: wide enough (a fraction of the crop side) to erase creases, bulges
+# and lip edges, while keeping the region's mean colour, so the model sees a plain patch, not a hole.
+OCCLUSION_SIGMA = 0.06
+
+
+def occluded(crop_bgr: np.ndarray, mask: np.ndarray, sigma: float = OCCLUSION_SIGMA) -> np.ndarray:
+    """``crop_bgr`` with the pixels of ``mask`` replaced by a strong blur of the crop (edges feathered).
+
+    The occlusion evidence blurs a region this way, and NFCS training can show faces so blurred.
+    """
+    side = crop_bgr.shape[0]
+    blurred = cv2.GaussianBlur(crop_bgr, (0, 0), sigma * side)
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(0.5, 0.01 * side))[..., None]
+    mixed = crop_bgr.astype(np.float32) * (1 - soft) + blurred.astype(np.float32) * soft
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)

@@ -14,13 +14,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from neopain.faces import canonical_landmarks, choose_face, crop_with, place_regions, transform_points
+from neopain.faces import (
+    canonical_landmarks,
+    choose_face,
+    crop_with,
+    occluded,
+    place_regions,
+    transform_points,
+)
 from neopain.inference.model import OnnxClassifier
 from neopain.nfcs import REGIONS
-
-# The blur that stands in for a region: wide enough (a fraction of the crop side) to erase creases, bulges
-# and lip edges, while keeping the region's mean colour, so the model sees a plain patch, not a hole.
-OCCLUSION_SIGMA = 0.06
 
 
 @dataclass(frozen=True)
@@ -35,15 +38,6 @@ class Evidence:
         """The region whose blurring lowers ``action`` most."""
         drops = self.drops[action]
         return max(drops, key=lambda region: drops[region])
-
-
-def occluded(crop_bgr: np.ndarray, mask: np.ndarray, sigma: float = OCCLUSION_SIGMA) -> np.ndarray:
-    """``crop_bgr`` with the pixels of ``mask`` replaced by a strong blur of the crop (edges feathered)."""
-    side = crop_bgr.shape[0]
-    blurred = cv2.GaussianBlur(crop_bgr, (0, 0), sigma * side)
-    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(0.5, 0.01 * side))[..., None]
-    mixed = crop_bgr.astype(np.float32) * (1 - soft) + blurred.astype(np.float32) * soft
-    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
 
 def occlusion_evidence(classifier: OnnxClassifier, crop_bgr: np.ndarray, masks: Mapping[str, np.ndarray]) -> Evidence:

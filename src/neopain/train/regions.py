@@ -1,7 +1,8 @@
 """Where each training face's NFCS regions lie: the masks the region prior keeps the attribution in.
 
 One mask per face at the model's input size, 1 inside any of the five NFCS regions (brow, eyes,
-nasolabial folds, mouth, chin), 0 elsewhere. Two sources:
+nasolabial folds, mouth, chin), 0 elsewhere; or one per region (``region_parts``, for region occlusion).
+Two sources:
 
 - ``mask``: the true region masks of the manifest's ``mask_path`` column (the synthetic benchmark);
 - ``placed``: the regions placed, as ``neopain explain`` places them, from the canonical landmarks of
@@ -17,10 +18,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image
 
 from neopain.data import Sample, resolve_path
 from neopain.faces import CropSettings, canonical_in_crop, place_regions, read_crop_file, scale_points
+from neopain.nfcs import REGIONS, region_bit
 
 REGION_SOURCES = ("auto", "mask", "placed")
 
@@ -38,7 +41,7 @@ def resolve_source(samples: Sequence[Sample], source: str) -> str:
     return source
 
 
-def _true_mask(sample: Sample, manifest_file: str | Path, size: int) -> np.ndarray:
+def _true_parts(sample: Sample, manifest_file: str | Path, size: int) -> np.ndarray:
     if not sample.mask_path:
         raise RegionMaskError(f"{manifest_file}: row for {sample.path} has no mask_path (use the 'placed' regions)")
     file = resolve_path(manifest_file, sample.mask_path)
@@ -52,32 +55,50 @@ def _true_mask(sample: Sample, manifest_file: str | Path, size: int) -> np.ndarr
         raise RegionMaskError(
             f"{file} (row for {sample.path}): mask is {mask.shape[1]}x{mask.shape[0]}, its face {width}x{height}"
         )
-    union = (mask > 0).astype(np.uint8)
-    return cv2.resize(union, (size, size), interpolation=cv2.INTER_NEAREST)
+    # Each pixel's value holds one bit per region (neopain.nfcs.region_bit).
+    return np.stack([cv2.resize(((mask & region_bit(r)) > 0).astype(np.uint8), (size, size),
+                                interpolation=cv2.INTER_NEAREST) for r in REGIONS])
 
 
-def _placed_mask(sample: Sample, crop: CropSettings, size: int) -> np.ndarray:
+def _placed_parts(sample: Sample, crop: CropSettings, size: int) -> np.ndarray:
     landmarks = scale_points(canonical_in_crop(sample.box, crop.size, crop.margin), crop.size, size)
     layout = place_regions(landmarks, size, source="canonical")
-    return np.any(np.stack(list(layout.masks.values())), axis=0).astype(np.uint8)
+    return np.stack([layout.masks[r] for r in REGIONS]).astype(np.uint8)
+
+
+def region_parts(
+    samples: Sequence[Sample], manifest_file: str | Path, size: int, source: str = "auto"
+) -> tuple[np.ndarray, str]:
+    """N x R x size x size uint8: each face's five NFCS regions (``neopain.nfcs.REGIONS`` order); the source."""
+    source = resolve_source(samples, source)
+    parts = np.zeros((len(samples), len(REGIONS), size, size), np.uint8)
+    if source == "mask":
+        for i, sample in enumerate(samples):
+            parts[i] = _true_parts(sample, manifest_file, size)
+    else:
+        crop = read_crop_file(manifest_file) or CropSettings()
+        for i, sample in enumerate(samples):
+            parts[i] = _placed_parts(sample, crop, size)
+    return parts, source
 
 
 def region_masks(
     samples: Sequence[Sample], manifest_file: str | Path, size: int, source: str = "auto"
 ) -> tuple[np.ndarray, str]:
     """N x size x size uint8 masks (1 = inside an NFCS region) for the faces of ``samples``; and the source."""
-    source = resolve_source(samples, source)
-    masks = np.zeros((len(samples), size, size), np.uint8)
-    if source == "mask":
-        for i, sample in enumerate(samples):
-            masks[i] = _true_mask(sample, manifest_file, size)
-    else:
-        crop = read_crop_file(manifest_file) or CropSettings()
-        for i, sample in enumerate(samples):
-            masks[i] = _placed_mask(sample, crop, size)
+    parts, source = region_parts(samples, manifest_file, size, source)
+    masks = parts.any(axis=1).astype(np.uint8)
     empty = [samples[i].path for i in range(len(samples)) if not masks[i].any()]
     if empty:
         raise RegionMaskError(
             f"{manifest_file}: {len(empty)} face(s) have no NFCS region inside the crop (e.g. {empty[0]})"
         )
     return masks, source
+
+
+def load_region_masks(
+    samples: Sequence[Sample], manifest_file: str | Path, size: int, source: str, device: torch.device
+) -> tuple[torch.Tensor, str]:
+    """The faces' NFCS region masks as an N x 1 x S x S uint8 tensor on ``device``, and their source."""
+    masks, source = region_masks(samples, manifest_file, size, source)
+    return torch.from_numpy(masks).unsqueeze(1).to(device), source

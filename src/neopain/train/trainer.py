@@ -39,7 +39,8 @@ from neopain.train.checkpoint import (
 )
 from neopain.train.data import FaceSet, check_task, face_files, load_faces, split_train_val
 from neopain.train.loop import Runtime, evaluate, make_optimizer, make_runtime, predict_proba, train_epoch
-from neopain.train.regions import REGION_SOURCES, region_masks
+from neopain.train.occlusion import occluded_copies
+from neopain.train.regions import REGION_SOURCES, load_region_masks, region_parts
 
 __all__ = ["CheckpointError", "TrainConfig", "TrainResult", "load_checkpoint", "predict_samples", "train"]
 
@@ -83,6 +84,9 @@ class TrainConfig:
     # their loss masked where a row does not code them; ``nfcs_version`` names the scale the score uses.
     targets: tuple[str, ...] = ("pain",)
     nfcs_version: str = DEFAULT_VERSION
+    # Share of the labelled training faces that also train as a copy with one NFCS region blurred and its
+    # actions unknown (train/occlusion.py); 0 = off.
+    region_occlusion: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", tuple(self.targets))
@@ -90,6 +94,8 @@ class TrainConfig:
         if unknown or "pain" not in self.targets or len(set(self.targets)) != len(self.targets):
             raise ValueError(f"targets must be 'pain' or 'pain,nfcs', got {','.join(self.targets)!r}")
         nfcs_version(self.nfcs_version)  # NfcsError (a ValueError) names the known versions
+        if not 0 <= self.region_occlusion <= 1 or (self.region_occlusion and "nfcs" not in self.targets):
+            raise ValueError("region occlusion is a share in [0, 1] and needs --targets pain,nfcs")
         if self.augment not in AUGMENT_MODES:
             raise ValueError(f"augment must be one of {AUGMENT_MODES}, got '{self.augment}'")
         if self.finetune not in FINETUNE_MODES:
@@ -240,16 +246,6 @@ def _advance(state: _State, monitored: float, config: TrainConfig) -> str | None
     return "phase2" if state.phase == 1 and config.finetune == "paper" else "stop"
 
 
-def _load_regions(
-    samples: Sequence[Sample], manifest_file: str | Path, size: int, config: TrainConfig, device: torch.device
-) -> tuple[torch.Tensor, str]:
-    """The training faces' NFCS region masks (N x 1 x S x S uint8) and where they came from."""
-    masks, source = region_masks(samples, manifest_file, size, config.region_source)
-    log.info("region prior %g on the NFCS regions from '%s' (%.0f%% of the input)",
-             config.region_prior, source, 100 * masks.mean())
-    return torch.from_numpy(masks).unsqueeze(1).to(device), source
-
-
 def training_crop(manifest_file: str | Path) -> dict[str, Any] | None:
     """How the training faces were cut (``crop.json`` of ``faces extract``), kept in the checkpoint for export."""
     settings = read_crop_file(manifest_file)
@@ -284,9 +280,15 @@ def train(
     faces = load_faces(samples, manifest_file, model.cfg.input_size, runtime.device, model.cfg.actions)
     region_source = None
     if config.region_prior > 0:
-        faces.regions, region_source = _load_regions(samples, manifest_file, model.cfg.input_size, config,
-                                                     runtime.device)
+        faces.regions, region_source = load_region_masks(samples, manifest_file, model.cfg.input_size,
+                                                         config.region_source, runtime.device)
+        log.info("region prior %g on the NFCS regions from '%s' (%.0f%% of the input)",
+                 config.region_prior, region_source, 100 * faces.regions.float().mean().item())
     train_faces, val_faces = faces.subset(train_idx), faces.subset(val_idx) if val_idx else None
+    if config.region_occlusion:
+        parts, _ = region_parts(samples, manifest_file, model.cfg.input_size, config.region_source)
+        train_faces, _ = occluded_copies(train_faces, parts[train_idx], config.region_occlusion,
+                                         model.cfg.actions, config.seed + 3)
     train_set, augmenter = _training_set(train_faces, config)
     shuffle = torch.Generator().manual_seed(config.seed + 1)
     state = _State()
