@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import Session
 
 from neopain.app.core.audit import audit
@@ -104,11 +104,10 @@ def default_units(db: Session) -> list[Unit]:
     return units if len(units) == 1 else []
 
 
-def reviewable(db: Session, only_open: bool = True) -> list[BreakGlass]:
-    statement = select(BreakGlass).order_by(BreakGlass.at.desc()).limit(500)
-    if only_open:
-        statement = statement.where(or_(BreakGlass.reviewed_at.is_(None)))
-    return list(db.scalars(statement))
+def reviewable(db: Session) -> list[BreakGlass]:
+    """The break-glass entries the admin has not reviewed yet, newest first."""
+    return list(db.scalars(select(BreakGlass).where(BreakGlass.reviewed_at.is_(None))
+                           .order_by(BreakGlass.at.desc()).limit(500)))
 
 
 def unit_members(db: Session) -> list[tuple[Unit, list[str]]]:
