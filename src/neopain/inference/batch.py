@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from neopain.atomic import atomic_write_bytes
 from neopain.imageio import ImageError, is_image_file
 from neopain.nfcs import ACTIONS
+from neopain.videoio import probe, read_frames
 
 ROW_FIELDS = ("source", "frame", "time_ms", "status", "reason", "label", "probability", "confidence",
               "raw_probability", "box_x", "box_y", "box_w", "box_h", "decode_ms", "detect_ms", "crop_ms",
@@ -76,34 +77,15 @@ def image_rows(predictor: Any, files: list[Path], progress: Progress = _no_progr
 
 
 def video_frames(video: Path, every: int) -> Iterator[tuple[int, float, Any]]:
-    """(index, time in ms, BGR frame) of every ``every``-th frame; ImageError if it will not open."""
-    import cv2
-
-    if not video.is_file():
-        raise ImageError(f"{video}: video file not found")
-    capture = cv2.VideoCapture(str(video))
-    if not capture.isOpened():
-        raise ImageError(f"{video}: cannot open video (unknown format or codec)")
-    try:
-        index = 0
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                return
-            if index % every == 0:
-                yield index, float(capture.get(cv2.CAP_PROP_POS_MSEC)), frame
-            index += 1
-    finally:
-        capture.release()
+    """(index, time in ms, BGR frame) of every ``every``-th frame; VideoError (naming it) if it will not decode."""
+    for index, seconds, frame in read_frames(video):
+        if index % every == 0:
+            yield index, seconds * 1000.0, frame
 
 
 def video_rows(stream: Any, video: Path, every: int, progress: Progress = _no_progress) -> Iterator[dict[str, Any]]:
     """A row per sampled frame, assessed by a ``StreamPredictor`` (smoothed over time)."""
-    import cv2
-
-    probe = cv2.VideoCapture(str(video))
-    total = int(probe.get(cv2.CAP_PROP_FRAME_COUNT)) // every or None
-    probe.release()
+    total = -(-probe(video).frames // every)
     for index, time_ms, frame in progress(video_frames(video, every), f"assessing {video.name}", total):
         yield assessment_row(str(video), index, stream.assess(frame), time_ms=round(time_ms, 1))
 
