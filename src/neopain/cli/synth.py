@@ -1,4 +1,4 @@
-"""``neopain data synth``: the synthetic neonatal face benchmark."""
+"""``neopain data synth`` and ``neopain data synth-video``: the synthetic neonatal face benchmarks."""
 
 from __future__ import annotations
 
@@ -48,3 +48,31 @@ def synth(
     labels = ", ".join(f"{name}: {count}" for name, count in sorted(summary["labels"].items()))  # type: ignore[union-attr]
     console.print(f"wrote {summary['images']} images of {summary['subjects']} subjects ({labels})")
     typer.echo(str(manifest))
+
+
+VideoOut = Annotated[
+    Path, typer.Option("--out", "-o", help="Output folder (videos/, truth.csv, segments.csv, videos.csv).")
+]
+
+
+@data_app.command("synth-video")
+def synth_video(
+    out: VideoOut,
+    subjects: Annotated[int, typer.Option("--subjects", help="Synthetic babies, one video each.")] = 10,
+    seconds: Annotated[float, typer.Option("--seconds", help="Length of each video.")] = 60.0,
+    fps: Annotated[float, typer.Option("--fps", help="Frames per second.")] = 10.0,
+    seed: Seed = 0,
+    size: Annotated[int, typer.Option("--size", help="Frame side in pixels.")] = 256,
+) -> None:
+    """Generate synthetic videos (rest, procedure, recovery) with per-frame NFCS truth."""
+    from neopain.data import synthesize_videos
+    from neopain.videoio import VideoError
+
+    # VideoConfig checks every value and names the bad one (seconds <= 0, fps <= 0, ...).
+    with user_errors(ValueError, OSError, VideoError):
+        videos = synthesize_videos(
+            out, subjects=subjects, seconds=seconds, fps=fps, seed=seed, size=size, progress=track
+        )
+    frames = (videos.parent / "truth.csv").read_text(encoding="utf-8").count("\n") - 1
+    console.print(f"wrote {subjects} videos, {frames} frames with their truth")
+    typer.echo(str(videos))

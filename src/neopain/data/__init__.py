@@ -1,5 +1,5 @@
 """Datasets in and out: manifests, dataset adapters (iCOPE, UNIFESP, folders, CSV), validation and
-the synthetic benchmark with its known answer.
+the synthetic benchmarks (stills and videos) with their known answer.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ _API = {
     "summarize": "manifest",
     "write_manifest": "manifest",
     "synthesize": "synthetic",
+    "generate_videos": "synth_video",
+    "synthesize_videos": "synth_video",
+    "VideoConfig": "synth_timeline",
     "import_unifesp": "unifesp",
     "ValidationReport": "validate",
     "validate_manifest": "validate",

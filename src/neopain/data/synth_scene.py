@@ -158,38 +158,47 @@ def _ellipsoids(
     return diffuse, spec, alpha
 
 
-def _paste(image: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, matrix: np.ndarray) -> None:
-    """Warp a premultiplied layer into the image and blend it over."""
+def _paste(image: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Warp a premultiplied layer into the image and blend it over; returns its coverage in image pixels."""
     size = image.shape[0]
     prem = cv2.warpAffine(rgb * alpha[..., None], matrix, (size, size), flags=cv2.INTER_LINEAR)
     a = cv2.warpAffine(alpha, matrix, (size, size), flags=cv2.INTER_LINEAR)[..., None]
     image *= 1 - a
     image += prem
+    return a[..., 0]
 
 
 def hand(
     image: np.ndarray, place: Placement, ident: Identity, light: Light, rng: np.random.Generator
 ) -> None:
     """A newborn's fist near the face (sometimes over a cheek or the mouth), with its forearm."""
-    canvas = Canvas(ppu=max(place.scale, 4.0), extent=1.0)
     s = 0.3 * rng.uniform(0.85, 1.15)
+    angle = rng.uniform(-np.pi, np.pi)
+    side = rng.choice([-1.0, 1.0])
+    offset = (side * rng.uniform(0.55, 1.15), rng.uniform(0.0, 1.0))
+    outward = np.arctan2(offset[1], offset[0]) + rng.uniform(-0.6, 0.6)
+    fist(image, place, ident, light, s, offset, outward if rng.random() < 0.8 else angle)
+
+
+def fist(
+    image: np.ndarray,
+    place: Placement,
+    ident: Identity,
+    light: Light,
+    s: float,
+    offset: tuple[float, float],
+    angle: float,
+) -> np.ndarray:
+    """A fist of half-size ``s`` (face units) at ``offset``, forearm along ``angle``; returns its coverage."""
+    canvas = Canvas(ppu=max(place.scale, 4.0), extent=1.0)
     parts = [((0.0, 0.0), (s, s * 0.85), 0.25), ((s * 1.5, 0.05), (s * 1.6, s * 0.75), 0.22)]
     for j in range(4):
         parts.append(((-s * 0.8, -s * 0.62 + j * s * 0.42), (s * 0.3, s * 0.25), 0.14))
     parts.append(((-s * 0.3, s * 0.8), (s * 0.42, s * 0.22), 0.12))
-    angle = rng.uniform(-np.pi, np.pi)
     diffuse, spec, alpha = _ellipsoids(canvas, parts, light)
     skin = np.clip(np.asarray(ident.skin, np.float32) * np.array([1.02, 0.95, 0.95]), 0, 1)
     rgb = skin * diffuse[..., None] + spec[..., None]
-    side = rng.choice([-1.0, 1.0])
-    offset = (side * rng.uniform(0.55, 1.15), rng.uniform(0.0, 1.0))
-    outward = np.arctan2(offset[1], offset[0]) + rng.uniform(-0.6, 0.6)
-    _paste(
-        image,
-        rgb.astype(np.float32),
-        alpha,
-        place.canvas_matrix(canvas, offset, outward if rng.random() < 0.8 else angle),
-    )
+    return _paste(image, rgb.astype(np.float32), alpha, place.canvas_matrix(canvas, offset, angle))
 
 
 def _stroke(size: int, points: np.ndarray, width_px: float) -> np.ndarray:
@@ -246,8 +255,19 @@ def finger(image: np.ndarray, place: Placement, light: Light, rng: np.random.Gen
     _paste(image, rgb.astype(np.float32), alpha, place.canvas_matrix(canvas, tip, angle))
 
 
-def camera(image: np.ndarray, rng: np.random.Generator, blur_max: float, noise_max: float) -> np.ndarray:
-    """Uneven light, colour cast, exposure, focus or motion blur and sensor noise; returns uint8 BGR."""
+def camera(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    blur_max: float,
+    noise_max: float,
+    grain_rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Uneven light, colour cast, exposure, focus or motion blur and sensor noise; returns uint8 BGR.
+
+    The settings come from ``rng``, the grain from ``grain_rng`` (default ``rng``): a video keeps one
+    camera and draws fresh grain each frame.
+    """
+    grain_rng = rng if grain_rng is None else grain_rng
     size = image.shape[0]
     axis = np.arange(size, dtype=np.float32) / size - 0.5
     a = rng.uniform(0, 2 * np.pi)
@@ -267,8 +287,8 @@ def camera(image: np.ndarray, rng: np.random.Generator, blur_max: float, noise_m
         image = cv2.filter2D(image, -1, kernel / max(kernel.sum(), 1e-6))
     # Sensor noise: per-pixel luminance grain plus coarser colour noise (cheaper than per-channel grain).
     sigma = rng.uniform(0.1, 1.0) * noise_max
-    grain = rng.standard_normal((size, size, 1), dtype=np.float32)
+    grain = grain_rng.standard_normal((size, size, 1), dtype=np.float32)
     half = max(size // 2, 1)
-    chroma = _upsample(rng.standard_normal((half, half, 3), dtype=np.float32), size)
+    chroma = _upsample(grain_rng.standard_normal((half, half, 3), dtype=np.float32), size)
     image = image + sigma * (grain + 0.6 * chroma)
     return (np.clip(image, 0, 1)[..., ::-1] * 255 + 0.5).astype(np.uint8)

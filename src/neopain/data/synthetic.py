@@ -137,7 +137,7 @@ def _placement(config: SynthConfig, ident: Identity, rng: np.random.Generator) -
     scale = rng.uniform(*config.face_width) * size / 2
     roll = np.deg2rad(rng.uniform(-config.roll_max_deg, config.roll_max_deg))
     (fx, fy), _ = face_ellipse(ident)
-    hx, hy = _half_extents(ident, scale, roll)
+    hx, hy = half_extents(ident, scale, roll)
     cx = rng.uniform(hx + 1, size - 2 - hx)
     cy = rng.uniform(hy + 1, size - 2 - hy)
     # The face box is centred on the ellipse centre, which sits (fx, fy) from the canvas centre.
@@ -145,7 +145,7 @@ def _placement(config: SynthConfig, ident: Identity, rng: np.random.Generator) -
     return Placement((float(cx - offset[0]), float(cy - offset[1])), float(scale), float(roll))
 
 
-def _half_extents(ident: Identity, scale: float, roll: float) -> tuple[float, float]:
+def half_extents(ident: Identity, scale: float, roll: float) -> tuple[float, float]:
     """Half-width and half-height in pixels of the axis-aligned box around the rotated face ellipse."""
     _, (ax, by) = face_ellipse(ident)
     c, s = np.cos(roll), np.sin(roll)
@@ -156,11 +156,11 @@ def face_box(ident: Identity, place: Placement) -> tuple[float, float, float, fl
     """The tight axis-aligned box (x, y, w, h) in image pixels around the rotated face ellipse."""
     (fx, fy), _ = face_ellipse(ident)
     cx, cy = place.to_image(np.array([(fx, fy)]))[0]
-    hx, hy = _half_extents(ident, place.scale, place.roll)
+    hx, hy = half_extents(ident, place.scale, place.roll)
     return (round(cx - hx, 2), round(cy - hy, 2), round(2 * hx, 2), round(2 * hy, 2))
 
 
-def _light(rng: np.random.Generator) -> Light:
+def sample_light(rng: np.random.Generator) -> Light:
     azimuth = rng.uniform(0, 2 * np.pi)
     lateral = rng.uniform(0.2, 0.9)
     return Light(
@@ -181,22 +181,73 @@ def _warp_mask(
     return out * keep
 
 
-def render_image(config: SynthConfig, ident: Identity, subject: int, k: int) -> SynthImage:
-    """Render image k of a subject; depends only on (config, subject, k)."""
-    rng = np.random.default_rng([config.seed, subject, _IMAGE, k])
-    pain = bool(rng.random() < config.pain_rate)
-    expr = sample_expression(rng, pain)
-    place = _placement(config, ident, rng)
-    light = _light(rng)
-    image = background(config.size, rng)
+@dataclass(frozen=True)
+class SceneDraws:
+    """The random streams one scene draws from, in this order: backdrop, head detail, cot, camera, grain.
+
+    A still draws them all from its one generator (``SceneDraws.one``); a video gives each its own, seeded
+    per video, so the cot and the camera stay put while the face moves and only the grain changes.
+    """
+
+    backdrop: np.random.Generator
+    head: np.random.Generator
+    cot: np.random.Generator
+    camera: np.random.Generator
+    grain: np.random.Generator
+
+    @classmethod
+    def one(cls, rng: np.random.Generator) -> SceneDraws:
+        return cls(rng, rng, rng, rng, rng)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A rendered scene: the picture, its region mask in image pixels, and the head's unclipped mask."""
+
+    pixels: np.ndarray  # uint8 BGR
+    mask: np.ndarray  # uint8, bit i = region i, clipped to the face box
+    head_mask: np.ndarray  # the same regions on the head's own canvas (one canvas pixel ~ one image pixel)
+
+
+Overlay = Callable[[np.ndarray], None]
+
+
+def render_scene(
+    config: SynthConfig,
+    ident: Identity,
+    expr: Expression,
+    place: Placement,
+    light: Light,
+    draws: SceneDraws,
+    overlay: Overlay | None = None,
+) -> Scene:
+    """The head making ``expr`` placed in the cot, the occluders, ``overlay`` (drawn last), the camera."""
+    image = background(config.size, draws.backdrop)
     canvas = Canvas(ppu=place.scale, extent=EXTENT)
-    head = render_head(ident, expr, canvas, rotate_light(light, place.roll), rng)
+    head = render_head(ident, expr, canvas, rotate_light(light, place.roll), draws.head)
     matrix = place.canvas_matrix(canvas)
     prem = cv2.warpAffine(
         head.rgb * head.alpha[..., None], matrix, (config.size, config.size), flags=cv2.INTER_LINEAR
     )
     alpha = cv2.warpAffine(head.alpha, matrix, (config.size, config.size), flags=cv2.INTER_LINEAR)[..., None]
     image = image * (1 - alpha) + prem
+    _cot(config, image, place, ident, light, draws.cot)
+    if overlay is not None:
+        overlay(image)
+    pixels = camera(image, draws.camera, config.blur_max, config.noise_max, draws.grain)
+    mask = _warp_mask(head.mask, matrix, config.size, face_box(ident, place))
+    return Scene(pixels, mask, head.mask)
+
+
+def _cot(
+    config: SynthConfig,
+    image: np.ndarray,
+    place: Placement,
+    ident: Identity,
+    light: Light,
+    rng: np.random.Generator,
+) -> None:
+    """Swaddle, fists, tube and a caregiver's finger, each as often as the config says."""
     swaddle(image, place, rng)
     for _ in range(int(rng.random() < config.hand_rate) * int(rng.integers(1, 3))):
         hand(image, place, ident, light, rng)
@@ -204,13 +255,22 @@ def render_image(config: SynthConfig, ident: Identity, subject: int, k: int) -> 
         tube(image, place, ident, rng)
     if rng.random() < config.finger_rate:
         finger(image, place, light, rng)
-    pixels = camera(image, rng, config.blur_max, config.noise_max)
+
+
+def render_image(config: SynthConfig, ident: Identity, subject: int, k: int) -> SynthImage:
+    """Render image k of a subject; depends only on (config, subject, k)."""
+    rng = np.random.default_rng([config.seed, subject, _IMAGE, k])
+    pain = bool(rng.random() < config.pain_rate)
+    expr = sample_expression(rng, pain)
+    place = _placement(config, ident, rng)
+    light = sample_light(rng)
+    scene = render_scene(config, ident, expr, place, light, SceneDraws.one(rng))
     box = face_box(ident, place)
     present = expr.present()
     label = "pain" if sum(present.values()) >= PAIN_THRESHOLD else "no_pain"
     if np.random.default_rng([config.seed, subject, _NOISE, k]).random() < config.label_noise:
         label = "no_pain" if label == "pain" else "pain"
-    return SynthImage(pixels, _warp_mask(head.mask, matrix, config.size, box), box, expr, pain, label)
+    return SynthImage(scene.pixels, scene.mask, box, expr, pain, label)
 
 
 def _name(subject: int, k: int) -> str:
