@@ -93,7 +93,7 @@ def probe(path: str | Path) -> VideoInfo:
 
 
 def _kept(index: int, step: float | None) -> bool:
-    """Whether frame ``index`` is the nearest to a tick k * step (in frames); every frame when ``step`` is None.
+    """Whether frame ``index`` is the nearest to a tick k * step (in frames); every one when ``step`` is None.
 
     Tick k keeps frame floor(k * step + 0.5): frame i is kept when the k with i - 0.5 <= k * step < i + 0.5
     exists (step > 1, so at most one does).
@@ -128,8 +128,8 @@ def read_frames(path: str | Path, fps: float | None = None) -> Iterator[tuple[in
             if not ok or frame is None:
                 # A frame that will not decode followed by more data is corruption, not the end.
                 if capture.grab() or _truncated(index, info.frames):
-                    raise VideoError(f"{path}: frame {index} cannot be decoded (of {info.frames}; file corrupt "
-                                     "or truncated)")
+                    raise VideoError(f"{path}: frame {index} cannot be decoded (of {info.frames}; file "
+                                     "corrupt or truncated)")
                 return
             if _kept(index, step):
                 yield index, index / info.fps, frame
@@ -142,8 +142,10 @@ def _checked(path: Path, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     """The frames, each checked to be BGR uint8 of the first frame's size (cv2 drops others silently)."""
     shape = None
     for i, frame in enumerate(frames):
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise VideoError(f"{path}: frame {i} is not a BGR uint8 image ({getattr(frame, 'shape', type(frame))})")
+        array = isinstance(frame, np.ndarray) and frame.dtype == np.uint8
+        if not array or frame.ndim != 3 or frame.shape[2] != 3:
+            got = getattr(frame, "shape", type(frame))
+            raise VideoError(f"{path}: frame {i} is not a BGR uint8 image ({got})")
         if shape is None:
             shape = frame.shape
         elif frame.shape != shape:

@@ -80,13 +80,21 @@ def predict_command(
     model: Path = typer.Argument(..., help="exported ONNX model (from `neopain export`)"),
     inputs: list[Path] = typer.Argument(None, help="image files and/or folders"),
     video: Path | None = typer.Option(None, help="a video file, assessed frame by frame (stream mode)"),
-    out: Path | None = typer.Option(None, help="results.csv or results.json (default: print)"),
+    out: Path | None = typer.Option(None, help="results.csv or results.json (default: print); with "
+                                    "--instrument report.html or report.json"),
     detector: str = typer.Option("yunet", help="yunet | retinaface-onnx | retinaface"),
     smooth: float | None = typer.Option(0.5, help="video: EMA weight of the newest frame (1 = none)"),
     every: int = typer.Option(1, min=1, help="video: assess every N-th frame"),
     threads: int = typer.Option(2, min=1, help="ONNX Runtime threads"),
+    instrument: str | None = typer.Option(None, help="video: score an instrument over consecutive windows "
+                                          "(pipp-r | nfcs-p3 | nfcs | nfcs-10 | nfcs-8 | nips | n-pass); "
+                                          "needs an NFCS model"),
+    fps: float = typer.Option(10.0, min=0.1, help="with --instrument: frames read per second"),
+    entered: list[str] = typer.Option(None, help="with --instrument: an item the nurse scored, ITEM=VALUE "
+                                      "(repeat), the same for every window"),
 ) -> None:
-    """Assess face images (or a video) with an exported model: label, P(pain), box and timings."""
+    """Assess face images (or a video) with an exported model: label, P(pain), box and timings; or, with
+    --instrument, a video's observation windows scored (JSON / HTML report with a timeline)."""
     from neopain.inference import (
         Predictor,
         StreamPredictor,
@@ -98,6 +106,9 @@ def predict_command(
     )
     from neopain.weights import WeightsError
 
+    if instrument is not None:
+        _observe_command(model, inputs, video, out, detector, threads, instrument, fps, entered or [], every)
+        return
     if not inputs and video is None:
         raise typer.BadParameter("give image files/folders or --video FILE")
     with user_errors(ModelFileError, ImageError, WeightsError, ValueError):
@@ -114,3 +125,35 @@ def predict_command(
         return
     for row in rows:
         typer.echo(summary_line(row))
+
+
+def _observe_command(model: Path, inputs: list[Path] | None, video: Path | None, out: Path | None,
+                     detector: str, threads: int, name: str, fps: float, entered: list[str],
+                     every: int) -> None:
+    """``predict --video CLIP --instrument NAME``: the windows scored, a report written or printed."""
+    from neopain.inference import (
+        PROPOSES,
+        Predictor,
+        check_report_path,
+        observe_video,
+        window_message,
+        write_observation,
+    )
+    from neopain.weights import WeightsError
+
+    if video is None or inputs or every != 1:
+        raise typer.BadParameter("--instrument scores one --video CLIP (no images, no --every: use --fps)")
+    with user_errors(ModelFileError, ImageError, WeightsError, ValueError):
+        if out is not None:
+            check_report_path(out)
+        predictor = Predictor.from_files(model, detector=detector, threads=threads)
+        observation = observe_video(predictor, video, name, fps, entered, track)
+        if out is not None:
+            write_observation(observation, out)
+    if observation.synthetic:
+        console.print("[yellow]note:[/yellow] this model was trained on synthetic faces only")
+    for k, ws in enumerate(observation.windows):
+        share = observation.readable_share(ws.start, ws.end)
+        where = f"{video.name} W{k + 1} {ws.start:g}-{ws.end:g} s ({share:.0%} readable)"
+        typer.echo(f"{where}: {window_message(ws)}")
+    console.print(PROPOSES + (f" -> {out}" if out else ""))

@@ -1,5 +1,6 @@
 """The serving side, torch-free: the ONNX model file and its metadata, the predictor (detect -> crop
--> classify), the quality gate, the video stream and batch runs over files and videos.
+-> classify), the quality gate, the video stream, batch runs over files and videos, and a video observed
+with an instrument over its windows (JSON / HTML report with an SVG timeline).
 """
 
 from __future__ import annotations
@@ -36,8 +37,21 @@ _API = {
     "read_nfcs": "nfcs",
     "outputs_summary": "model",
     "parse_metadata": "model",
+    "DEFAULT_FPS": "observe",
+    "PROPOSES": "observe",
+    "Observation": "observe",
+    "ObservedFrame": "observe",
+    "observe_video": "observe",
+    "check_report_path": "observe_report",
+    "observation_dict": "observe_report",
+    "window_message": "observe_report",
+    "window_status": "observe_report",
+    "write_observation": "observe_report",
     "Predictor": "predictor",
     "StreamPredictor": "stream",
+    "Series": "timeline",
+    "Shade": "timeline",
+    "timeline_svg": "timeline",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)
