@@ -1,4 +1,4 @@
-"""``neopain data import icope|unifesp|folder|csv`` and ``neopain data validate``."""
+"""``neopain data import icope|icopevid|unifesp|folder|csv|videos`` and ``neopain data validate``."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ from neopain.data import (
     import_csv,
     import_folder,
     import_icope,
+    import_icopevid,
     import_unifesp,
+    import_videos,
     validate_manifest,
 )
 from neopain.imageio import ImageError
@@ -187,6 +189,43 @@ def import_csv_command(
     with user_errors(*USER_ERRORS):
         _refuse_overwriting(out, src)
         result = import_csv(
+            src,
+            path_column=path_column,
+            subject_column=subject_column,
+            label_column=label_column,
+            dataset=dataset,
+        )
+        _finish(result, out)
+
+
+@import_app.command("icopevid")
+def import_icopevid_command(
+    src: Src,
+    out: Out,
+    labels_csv: Annotated[
+        Path | None, typer.Option(help="Optional CSV with columns file, label[, subject]; overrides names.")
+    ] = None,
+) -> None:
+    """Import iCOPEvid video segments: pain / no-pain from folders or names (docs/MANIFEST.md)."""
+    with user_errors(*USER_ERRORS):
+        if labels_csv is not None:
+            _refuse_overwriting(out, labels_csv)
+        _finish(import_icopevid(src, labels_csv), out)
+
+
+@import_app.command("videos")
+def import_videos_command(
+    src: Annotated[Path, typer.Argument(help="CSV listing videos (path, subject, label[, start, end]).")],
+    out: Out,
+    path_column: Annotated[str, typer.Option(help="Column with the video path.")] = "path",
+    subject_column: Annotated[str, typer.Option(help="Column with the subject id.")] = "subject",
+    label_column: Annotated[str, typer.Option(help="Column with the label.")] = "label",
+    dataset: DatasetName = None,
+) -> None:
+    """Import a CSV of videos or video segments (start, end in seconds); every file is probed."""
+    with user_errors(*USER_ERRORS):
+        _refuse_overwriting(out, src)
+        result = import_videos(
             src,
             path_column=path_column,
             subject_column=subject_column,

@@ -64,10 +64,16 @@ def extract(
     cache_dir: Annotated[
         Path | None, typer.Option(help="crop cache (default: NEOPAIN_CACHE_DIR/faces)")
     ] = None,
+    fps: Annotated[float, typer.Option(help="frames per second sampled from video rows")] = 2.0,
+    frame_boxes: Annotated[
+        Path | None, typer.Option(help="per-frame boxes CSV (video, frame, box_*): synth-video truth.csv")
+    ] = None,
 ) -> None:
-    """Detect and crop the face of every manifest row."""
+    """Detect and crop the face of every manifest row (video rows: each sampled frame)."""
     with user_errors(ValueError):
         settings = CropSettings(size=size, margin=margin, align=align)
+        if not fps > 0:
+            raise ValueError(f"--fps must be above 0, got {fps:g}")
     with user_errors(ManifestError, WeightsError, ImageError, DetectorInputError, FileNotFoundError):
         summary = extract_faces(
             manifest,
@@ -75,6 +81,8 @@ def extract(
             detector=detector.value,
             settings=settings,
             cache_dir=cache_dir,
+            fps=fps,
+            frame_boxes=frame_boxes,
             progress=lambda rows, total: track(rows, "faces", total),
         )
     _print_summary(summary)

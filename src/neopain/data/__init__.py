@@ -1,5 +1,5 @@
-"""Datasets in and out: manifests, dataset adapters (iCOPE, UNIFESP, folders, CSV), validation and
-the synthetic benchmarks (stills and videos) with their known answer.
+"""Datasets in and out: manifests, dataset adapters (iCOPE, iCOPEvid, UNIFESP, folders, CSV, a CSV of
+videos), validation and the synthetic benchmarks (stills and videos) with their known answer.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ _API = {
     "DEFAULT_NO_PAIN_STIMULI": "icope",
     "DEFAULT_PAIN_STIMULI": "icope",
     "import_icope": "icope",
+    "import_icopevid": "icopevid",
     "DatasetError": "importing",
     "ImportResult": "importing",
     "Problem": "importing",
@@ -31,6 +32,7 @@ _API = {
     "synthesize_videos": "synth_video",
     "VideoConfig": "synth_timeline",
     "import_unifesp": "unifesp",
+    "import_videos": "videos",
     "ValidationReport": "validate",
     "validate_manifest": "validate",
 }

@@ -1,16 +1,17 @@
-"""What every dataset adapter shares: the import result, walking image files, portable manifest paths."""
+"""What every dataset adapter shares: the import result, walking image or video files, portable paths."""
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from neopain.data.manifest import Sample, write_manifest
 from neopain.imageio import IMAGE_SUFFIXES, is_image_file
+from neopain.videoio import VIDEO_SUFFIXES, is_video_file
 
 
 class DatasetError(ValueError):
@@ -65,10 +66,25 @@ def walk_images(root: str | Path, result: ImportResult | None = None) -> list[Pa
     silently dropped: one warning per suffix goes to ``result`` (``.heic x40`` shows a format we
     do not read). Raises DatasetError when ``root`` is missing or holds no image at all.
     """
+    return _walk(root, result, is_image_file, "image", IMAGE_SUFFIXES)
+
+
+def walk_videos(root: str | Path, result: ImportResult | None = None) -> list[Path]:
+    """Video files under ``root``, as ``walk_images`` finds images (other files warned about by suffix)."""
+    return _walk(root, result, is_video_file, "video", VIDEO_SUFFIXES)
+
+
+def _walk(
+    root: str | Path,
+    result: ImportResult | None,
+    wanted: Callable[[Path], bool],
+    kind: str,
+    suffixes: Sequence[str],
+) -> list[Path]:
     root = Path(root).resolve()
     if not root.is_dir():
         raise DatasetError(f"{root}: {'not a folder' if root.exists() else 'folder not found'}")
-    images: list[Path] = []
+    found: list[Path] = []
     others: Counter[str] = Counter()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -76,16 +92,16 @@ def walk_images(root: str | Path, result: ImportResult | None = None) -> list[Pa
             path = Path(dirpath) / name
             if _is_hidden(path, root):
                 continue
-            if is_image_file(path):
-                images.append(path)
+            if wanted(path):
+                found.append(path)
             else:
                 others[path.suffix.lower() or "(no suffix)"] += 1
-    if not images:
-        raise DatasetError(f"{root}: no image files found (looked for {', '.join(IMAGE_SUFFIXES)}, any case)")
+    if not found:
+        raise DatasetError(f"{root}: no {kind} files found (looked for {', '.join(suffixes)}, any case)")
     if others and result is not None:
         kinds = ", ".join(f"{suffix} x{n}" for suffix, n in sorted(others.items()))
-        result.warn(root, f"{sum(others.values())} non-image file(s) skipped ({kinds})")
-    return sorted(images)
+        result.warn(root, f"{sum(others.values())} non-{kind} file(s) skipped ({kinds})")
+    return sorted(found)
 
 
 def relative_name(path: Path, root: Path) -> str:

@@ -14,6 +14,11 @@ CSV columns (header required, order free; see docs/MANIFEST.md):
 * ``nfcs_score``: optional NFCS total
 * ``source_path``: for face crops, the image they were cut from
 * ``mask_path``: optional NFCS region mask (bit i = region i of ``neopain.nfcs.REGIONS``)
+
+Video rows (a ``path`` with a video suffix, ``neopain.videoio.VIDEO_SUFFIXES``) may add ``start`` and
+``end`` (seconds: a segment of the video; rows of one video are then told apart by their segment), and
+frames cut from a video keep their ``frame`` index and time ``t``. These columns are written only when a
+row has one, so image manifests keep their bytes and their ``manifest_hash``.
 """
 
 from __future__ import annotations
@@ -28,12 +33,15 @@ import numpy as np
 
 from neopain.atomic import atomic_path
 from neopain.nfcs import ACTIONS, LABELS
+from neopain.videoio import is_video_file
 
 BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")
 ACTION_COLUMNS = tuple(f"nfcs_{a}" for a in ACTIONS)
 BASE_COLUMNS = ("path", "subject", "dataset", "label", "stimulus", "sex")
 OPTIONAL_COLUMNS = (*BOX_COLUMNS, *ACTION_COLUMNS, "nfcs_score", "source_path", "mask_path")
 COLUMNS = (*BASE_COLUMNS, *OPTIONAL_COLUMNS)
+# Written after COLUMNS, and only when some row has one (see the module doc).
+VIDEO_COLUMNS = ("start", "end", "frame", "t")
 REQUIRED_COLUMNS = ("path", "subject")
 VALID_LABELS = (*LABELS, "")
 
@@ -57,9 +65,32 @@ class Sample:
     nfcs_score: float | None = None
     source_path: str = ""
     mask_path: str = ""
+    start: float | None = None  # a video segment, in seconds
+    end: float | None = None
+    frame: int | None = None  # a frame cut from a video: its index and time (seconds)
+    t: float | None = None
 
     def with_(self, **changes: object) -> Sample:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def is_video(self) -> bool:
+        return is_video_file(self.path)
+
+    @property
+    def has_video_fields(self) -> bool:
+        return any(v is not None for v in (self.start, self.end, self.frame, self.t))
+
+    @property
+    def key(self) -> str:
+        """What makes a row unique: its path, plus the segment for a segment of a video."""
+        if self.start is None and self.end is None:
+            return self.path
+        return f"{self.path}#{_seconds(self.start)}-{_seconds(self.end)}"
+
+    def contains(self, t: float) -> bool:
+        """Whether time ``t`` (seconds) lies in this row's segment (a whole video contains every time)."""
+        return (self.start is None or t >= self.start) and (self.end is None or t < self.end)
 
     @property
     def is_labelled(self) -> bool:
@@ -69,6 +100,10 @@ class Sample:
     def target(self) -> int:
         """Class index in ``neopain.nfcs.LABELS`` (no_pain=0, pain=1)."""
         return LABELS.index(self.label)
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
 
 
 def _row_error(file: Path | str, row: int, fieldname: str, message: str) -> ManifestError:
@@ -95,6 +130,24 @@ def _parse_box(file: Path | str, row: int, record: dict[str, str]) -> tuple[floa
     if w <= 0 or h <= 0:
         raise _row_error(file, row, "box_w", f"box size must be positive, got {w}x{h}")
     return (x, y, w, h)
+
+
+def _parse_video(file: Path | str, row: int, record: dict[str, str]) -> dict[str, float | int | None]:
+    """``start``, ``end`` (a segment: 0 <= start < end), ``frame`` (an index >= 0) and ``t`` (>= 0)."""
+    values: dict[str, float | int | None] = {
+        name: _parse_float(file, row, name, record.get(name, "") or "") for name in VIDEO_COLUMNS
+    }
+    for name, value in values.items():
+        if value is not None and value < 0:
+            raise _row_error(file, row, name, f"must not be negative, got {value:g}")
+    start, end, frame = values["start"], values["end"], values["frame"]
+    if start is not None and end is not None and end <= start:
+        raise _row_error(file, row, "end", f"the segment ends ({end:g} s) before it starts ({start:g} s)")
+    if frame is not None:
+        if frame != int(frame):
+            raise _row_error(file, row, "frame", f"a frame index is a whole number, got {frame:g}")
+        values["frame"] = int(frame)
+    return values
 
 
 def _parse_actions(file: Path | str, row: int, record: dict[str, str]) -> dict[str, int] | None:
@@ -139,6 +192,7 @@ def sample_from_record(record: dict[str, str], file: Path | str = "<memory>", ro
         nfcs_score=_parse_float(file, row, "nfcs_score", record.get("nfcs_score", "") or ""),
         source_path=(record.get("source_path") or "").strip(),
         mask_path=(record.get("mask_path") or "").strip(),
+        **_parse_video(file, row, record),  # type: ignore[arg-type]
     )
 
 
@@ -160,6 +214,10 @@ def sample_to_record(sample: Sample) -> dict[str, str]:
         record.update({f"nfcs_{a}": str(int(sample.actions[a])) for a in ACTIONS if a in sample.actions})
     if sample.nfcs_score is not None:
         record["nfcs_score"] = f"{sample.nfcs_score:g}"
+    if sample.has_video_fields:
+        # Only then: an image row's record (and so manifest_hash) stays what it always was.
+        record.update(start=_seconds(sample.start), end=_seconds(sample.end), t=_seconds(sample.t))
+        record["frame"] = "" if sample.frame is None else str(sample.frame)
     return record
 
 
@@ -181,12 +239,20 @@ def read_manifest(file: str | Path) -> list[Sample]:
     return samples
 
 
+def duplicate_message(sample: Sample, first_row: int) -> str:
+    """Why a row repeats another: the same image, or the same segment of a video."""
+    if sample.key == sample.path:
+        return f"duplicate path '{sample.path}' (first at row {first_row})"
+    segment = f"{_seconds(sample.start)}-{_seconds(sample.end)} s"
+    return f"duplicate segment {segment} of '{sample.path}' (first at row {first_row})"
+
+
 def _check_duplicates(file: Path | str, samples: Sequence[Sample]) -> None:
     seen: dict[str, int] = {}
     for i, sample in enumerate(samples, start=2):
-        if sample.path in seen:
-            raise _row_error(file, i, "path", f"duplicate path '{sample.path}' (first at row {seen[sample.path]})")
-        seen[sample.path] = i
+        if sample.key in seen:
+            raise _row_error(file, i, "path", duplicate_message(sample, seen[sample.key]))
+        seen[sample.key] = i
 
 
 def nfcs_table(samples: Sequence[Sample], actions: Sequence[str]) -> np.ndarray:
@@ -208,8 +274,9 @@ def write_manifest(samples: Iterable[Sample], file: str | Path) -> Path:
     file = Path(file)
     samples = list(samples)
     _check_duplicates(file, samples)
+    columns = [*COLUMNS, *VIDEO_COLUMNS] if any(s.has_video_fields for s in samples) else list(COLUMNS)
     with atomic_path(file) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), lineterminator="\n")
+        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for sample in samples:
             writer.writerow(sample_to_record(sample))

@@ -15,12 +15,14 @@ from neopain.data.manifest import (
     REQUIRED_COLUMNS,
     ManifestError,
     Sample,
+    duplicate_message,
     read_manifest,
     resolve_path,
     sample_from_record,
 )
 from neopain.imageio import ImageError, read_image
 from neopain.nfcs import LABELS
+from neopain.videoio import VideoError, probe
 
 EXIF_ORIENTATION = 0x0112
 SWAPS_WIDTH_HEIGHT = (5, 6, 7, 8)  # EXIF orientations that rotate by 90 degrees
@@ -100,12 +102,10 @@ def _every_row_error(file: Path) -> list[str]:
             except ManifestError as exc:
                 errors.append(str(exc))
                 continue
-            if sample.path in first_row:
-                errors.append(
-                    f"{file}: row {row}, field 'path': duplicate path '{sample.path}' "
-                    f"(first at row {first_row[sample.path]})"
-                )
-            first_row.setdefault(sample.path, row)
+            if sample.key in first_row:
+                message = duplicate_message(sample, first_row[sample.key])
+                errors.append(f"{file}: row {row}, field 'path': {message}")
+            first_row.setdefault(sample.key, row)
     return errors
 
 
@@ -146,11 +146,28 @@ def _check_classes(report: ValidationReport) -> None:
             )
 
 
+def _video_size(manifest: Path, row: int, sample: Sample, report: ValidationReport) -> tuple[int, int]:
+    """(width, height) of a video row that opens, decodes and holds its segment; VideoError otherwise."""
+    info = probe(resolve_path(manifest, sample.path))
+    # One frame of slack: a segment may end at the video's last frame time plus one frame.
+    if sample.start is not None and sample.start >= info.duration_s:
+        raise VideoError(f"the segment starts at {sample.start:g} s, the video lasts {info.duration_s:.3f} s")
+    if sample.end is not None and sample.end > info.duration_s + 1 / info.fps:
+        report.warnings.append(
+            f"{manifest}: row {row}, path '{sample.path}': the segment ends at {sample.end:g} s, "
+            f"after the video ({info.duration_s:.3f} s)"
+        )
+    return info.width, info.height
+
+
 def _check_image(manifest: Path, row: int, sample: Sample, report: ValidationReport, decode: bool) -> None:
     where = f"{manifest}: row {row}, path '{sample.path}'"
     try:
-        width, height = image_size(resolve_path(manifest, sample.path), decode)
-    except ImageError as exc:
+        if sample.is_video:
+            width, height = _video_size(manifest, row, sample, report)
+        else:
+            width, height = image_size(resolve_path(manifest, sample.path), decode)
+    except (ImageError, VideoError) as exc:
         report.errors.append(f"{where}: {exc}")
         return
     if sample.box is not None:

@@ -1,9 +1,11 @@
 """Manifest in, face crops and a faces manifest out: ``extract_faces``.
 
 For each row: read the image bytes, look the crop up in the cache (image sha256, detector, settings),
-else decode (EXIF honoured), detect, choose a face, crop, and cache. Output under ``out_dir``:
-``crops/`` and ``masks/`` (PNG), ``faces.csv`` (a manifest of crops), ``missed.csv`` (rows without a
-face, with the reason) and ``several.csv`` (rows where more than one face was found).
+else decode (EXIF honoured), detect, choose a face, crop, and cache. A video row is sampled at ``fps``
+and each frame handled as an image (its pixels hashed for the cache), one output row per frame with its
+``frame`` index and time ``t``. Output under ``out_dir``: ``crops/`` and ``masks/`` (PNG), ``faces.csv``
+(a manifest of crops), ``missed.csv`` (rows or frames without a face, with the reason) and
+``several.csv`` (rows where more than one face was found).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from neopain.data import Sample, read_manifest, resolve_path, write_manifest
 from neopain.faces.base import DetectorInputError, Face, FaceDetector, choose_face, create_detector
 from neopain.faces.cache import CacheEntry, CropCache, atomic_write_bytes, sha256_bytes, write_if_changed
 from neopain.faces.crop import CROP_FILE, CropSettings, crop_mask, crop_with
+from neopain.faces.video import DEFAULT_FPS, FrameBoxes, frame_digest, sampled_frames, segment_name
 from neopain.imageio import ImageError, read_image
 from neopain.log import get_logger
+from neopain.videoio import VideoError
 
 T = TypeVar("T")
 Progress = Callable[[Iterable[T], int], Iterable[T]]
@@ -43,10 +47,12 @@ NO_FACE = "no face detected"
 class ExtractSummary:
     """Counts and lists of one extraction run."""
 
-    total: int = 0
+    total: int = 0  # images and video frames tried
     found: int = 0
     cached: int = 0
     unaligned: int = 0
+    videos: int = 0
+    frames: int = 0
     missed: list[tuple[str, str]] = field(default_factory=list)
     several: list[tuple[str, int]] = field(default_factory=list)
     faces_manifest: Path | None = None
@@ -54,7 +60,7 @@ class ExtractSummary:
     several_csv: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        counts = {
             "images": self.total,
             "found": self.found,
             "missed": len(self.missed),
@@ -62,6 +68,7 @@ class ExtractSummary:
             "from_cache": self.cached,
             "unaligned": self.unaligned,
         }
+        return {**counts, "videos": self.videos, "frames": self.frames} if self.videos else counts
 
 
 class RowMissed(Exception):
@@ -79,15 +86,19 @@ def _short_hash(text: str) -> str:
 
 
 def output_stems(samples: Sequence[Sample]) -> dict[str, PurePosixPath]:
-    """A unique relative stem per manifest path: its folders and name without suffix, plus a short hash
-    when two paths would collide (``a.jpg`` and ``a.png``) or the path leaves the manifest's folder."""
+    """A unique relative stem per manifest row (``Sample.key``): its folders and name without suffix (and a
+    video segment's times), plus a short hash when two would collide (``a.jpg`` and ``a.png``) or the path
+    leaves the manifest's folder. A video row's frames go into a folder of that name."""
     stems: dict[str, PurePosixPath] = {}
     for sample in samples:
         path = PurePosixPath(sample.path.replace("\\", "/"))
         if path.is_absolute() or ".." in path.parts or ":" in sample.path:
-            stems[sample.path] = PurePosixPath("external") / f"{path.stem}-{_short_hash(sample.path)}"
+            stem = PurePosixPath("external") / f"{path.stem}-{_short_hash(sample.path)}"
         else:
-            stems[sample.path] = path.with_suffix("")
+            stem = path.with_suffix("")
+        if sample.key != sample.path:  # a segment of a video
+            stem = stem / segment_name(sample)
+        stems[sample.key] = stem
     counts = Counter(stems.values())
     for key, stem in stems.items():
         if counts[stem] > 1:
@@ -120,12 +131,15 @@ class _Extractor:
         settings: CropSettings,
         cache: CropCache,
         stems: dict[str, PurePosixPath],
+        fps: float = DEFAULT_FPS,
+        frame_boxes: FrameBoxes | None = None,
     ) -> None:
         self.manifest, self.out_dir, self.detector = manifest, out_dir, detector
         self.settings, self.cache, self.stems = settings, cache, stems
+        self.fps, self.frame_boxes = fps, frame_boxes
 
     def outputs(self, sample: Sample) -> _Outputs:
-        stem = self.stems[sample.path]
+        stem = self.stems[sample.key]
         return _Outputs(self.out_dir / "crops" / f"{stem}.png", self.out_dir / "masks" / f"{stem}.png")
 
     def entry(self, sample: Sample, image_path: Path) -> tuple[CacheEntry, bool]:
@@ -134,12 +148,15 @@ class _Extractor:
             data = image_path.read_bytes()
         except OSError as exc:
             raise RowMissed(f"unreadable image: {exc.strerror or exc}") from exc
-        key = self.cache.key(sha256_bytes(data), self.detector.cache_tag(sample), self.settings)
+        return self._cached(sha256_bytes(data), sample, lambda: read_image(image_path))
+
+    def _cached(self, digest: str, sample: Sample, load: Callable[[], np.ndarray]) -> tuple[CacheEntry, bool]:
+        key = self.cache.key(digest, self.detector.cache_tag(sample), self.settings)
         cached = self.cache.get(key)
         if cached is not None:
             return cached, True
         try:
-            image = read_image(image_path)
+            image = load()
             faces = self.detector.detect_sample(image, sample)
         except ImageError as exc:
             raise RowMissed(f"unreadable image: {exc}") from exc
@@ -189,6 +206,75 @@ class _Extractor:
         )
 
 
+    def frame_row(
+        self, sample: Sample, video: Path, index: int, t: float, frame: np.ndarray, summary: ExtractSummary
+    ) -> Sample:
+        """Crop one sampled frame of a video row; raises RowMissed with the reason."""
+        box = sample.box
+        if self.frame_boxes is not None:
+            box = self.frame_boxes.get(video, index)
+            if box is None and self.detector.name == "box":
+                raise RowMissed("no face box for this frame in the frame boxes (the face is out of view)")
+        entry, hit = self._cached(frame_digest(frame), sample.with_(box=box), lambda: frame)
+        summary.cached += hit
+        if entry.face is None:
+            raise RowMissed(NO_FACE)
+        crop = self.out_dir / "crops" / self.stems[sample.key] / f"f{index:06d}.png"
+        if len(entry.faces) > 1:
+            summary.several.append((f"{sample.path}#frame={index}", len(entry.faces)))
+        assert entry.crop_png is not None
+        write_if_changed(crop, entry.crop_png)
+        summary.unaligned += self.settings.align and not entry.aligned
+        return sample.with_(
+            path=crop.relative_to(self.out_dir).as_posix(),
+            source_path=_relative_to(video, self.out_dir),
+            box=tuple(float(v) for v in entry.face.box),
+            mask_path="",
+            frame=index,
+            t=round(t, 6),
+        )
+
+    def video(self, rows: list[Sample], summary: ExtractSummary) -> list[Sample]:
+        """Every sampled frame of one video for all its rows (segments), one decode; misses say why."""
+        video = resolve_path(self.manifest, rows[0].path)
+        found: list[Sample] = []
+        seen: set[str] = set()
+        summary.videos += 1
+        try:
+            for index, t, frame, wanting in sampled_frames(video, rows, self.fps):
+                summary.frames += 1
+                for sample in wanting:
+                    seen.add(sample.key)
+                    try:
+                        found.append(self.frame_row(sample, video, index, t, frame, summary))
+                    except RowMissed as reason:
+                        summary.missed.append((sample.path, f"frame {index} (t {t:.3f} s): {reason}"))
+        except VideoError as exc:
+            summary.missed.extend((s.path, f"unreadable video: {exc}") for s in rows)
+            return found
+        for sample in rows:
+            if sample.key not in seen:
+                where = f"{segment_name(sample)} s"
+                summary.missed.append((sample.path, f"no frame sampled in {where} at {self.fps:g} frames/s"))
+        return found
+
+
+def _units(manifest: Path, samples: Sequence[Sample]) -> list[Sample | list[Sample]]:
+    """The work in manifest order: each image row, and each video (all its rows) where it first shows."""
+    units: list[Sample | list[Sample]] = []
+    videos: dict[Path, list[Sample]] = {}
+    for sample in samples:
+        if not sample.is_video:
+            units.append(sample)
+            continue
+        path = resolve_path(manifest, sample.path).resolve()
+        if path not in videos:
+            videos[path] = []
+            units.append(videos[path])
+        videos[path].append(sample)
+    return units
+
+
 def _relative_to(path: Path, folder: Path) -> str:
     """``path`` relative to ``folder`` when possible (so an output folder can move with its data)."""
     try:
@@ -216,29 +302,42 @@ def extract_faces(
     settings: CropSettings | None = None,
     progress: Progress | None = None,
     cache_dir: str | Path | None = None,
+    fps: float = DEFAULT_FPS,
+    frame_boxes: str | Path | None = None,
     **detector_kwargs: Any,
 ) -> ExtractSummary:
     """Detect, choose and crop the face of every manifest row; write crops and the faces manifest.
 
     ``detector`` is a name for ``create_detector`` (``detector_kwargs`` go to it) or a ready detector;
-    ``progress(rows, total)`` may wrap the row iterator (a progress bar); ``cache_dir`` defaults to
-    ``settings.cache_dir/faces``. Unreadable images and rows without a face end in missed.csv.
+    ``progress(units, total)`` may wrap the iterator over images and videos (a progress bar);
+    ``cache_dir`` defaults to ``settings.cache_dir/faces``. Video rows are sampled at ``fps`` frames per
+    second; ``frame_boxes`` is a CSV of per-frame boxes (video, frame, box_*) for the ``box`` detector.
+    Unreadable images or videos and rows or frames without a face end in missed.csv.
     """
     settings = settings or CropSettings()
+    if not fps > 0:
+        raise ValueError(f"frames per second must be above 0, got {fps}")
     manifest_path, out_dir = Path(manifest_path), Path(out_dir)
     samples = read_manifest(manifest_path)
+    boxes = FrameBoxes.read(frame_boxes) if frame_boxes is not None else None
     if isinstance(detector, str):
         detector = create_detector(detector, **detector_kwargs)
     cache = CropCache(cache_dir if cache_dir is not None else default_cache_dir())
-    extractor = _Extractor(manifest_path, out_dir, detector, settings, cache, output_stems(samples))
-    summary = ExtractSummary(total=len(samples))
+    stems = output_stems(samples)
+    extractor = _Extractor(manifest_path, out_dir, detector, settings, cache, stems, fps, boxes)
+    summary = ExtractSummary()
     rows: list[Sample] = []
-    for sample in progress(samples, len(samples)) if progress else samples:
+    units = _units(manifest_path, samples)
+    for unit in progress(units, len(units)) if progress else units:
+        if isinstance(unit, list):
+            rows.extend(extractor.video(unit, summary))
+            continue
         try:
-            rows.append(extractor.row(sample, summary))
+            rows.append(extractor.row(unit, summary))
         except RowMissed as reason:
-            summary.missed.append((sample.path, str(reason)))
+            summary.missed.append((unit.path, str(reason)))
     summary.found = len(rows)
+    summary.total = summary.found + len(summary.missed)
     summary.faces_manifest = write_manifest(rows, out_dir / "faces.csv")
     # Training records these, export carries them into the model: serving must cut faces the same way.
     atomic_write_text(out_dir / CROP_FILE, json.dumps({**asdict(settings), "detector": detector.name}, indent=2) + "\n")
