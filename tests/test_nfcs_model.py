@@ -163,3 +163,32 @@ def test_table_ii_gives_each_action_its_auc_and_agreement(nfcs_files: dict, tmp_
     assert agreement["present_agreement"][TAUGHT] >= 0.95 and agreement["max_abs_p_diff"] < 0.05
     text = (tmp_path / "t.md").read_text()
     assert "| brow bulge |" in text and "NFCS actions: AUC" in text
+
+
+def test_rank_auc_matches_sklearn_and_skips_unknown_labels() -> None:
+    from neopain.train.loop import rank_auc
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 50).astype(float)
+    scores = labels * 0.5 + rng.normal(0, 0.5, 50)
+    scores[:5] = scores[5]  # ties count half, as in sklearn
+    expected = roc_auc_score(labels[10:], scores[10:])
+    labels[:10] = np.nan
+    got = rank_auc(torch.tensor(scores), torch.tensor(labels))
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert rank_auc(torch.tensor([0.1, 0.2]), torch.tensor([1.0, float("nan")])) is None
+
+
+def test_monitor_auc_keeps_the_epoch_with_the_best_validation_auc(tmp_path: Path) -> None:
+    manifest, samples = make_faces(tmp_path / "faces", subjects=4, per_class=3, size=48)
+    coded = [s.with_(actions={TAUGHT: int(s.label == "pain")}, nfcs_score=None) for s in samples]
+    write_manifest(coded, manifest)
+    config = TrainConfig(epochs=4, batch_size=4, augment="none", pretrained=False, device="cpu",
+                         targets=("pain", "nfcs"), input_size=48, monitor="auc", patience=4)
+    result = train(coded, manifest, "ncnn", tmp_path / "run", config)
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    aucs = [h["val_auc"] for h in history]
+    assert all(a is not None and 0.0 <= a <= 1.0 for a in aucs)
+    assert result.best_epoch == 1 + int(np.argmax(aucs))  # the first of the best, as a plateau counts
+    with pytest.raises(ValueError, match="monitor must be one of"):
+        TrainConfig(monitor="accuracy")

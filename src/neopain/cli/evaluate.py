@@ -59,7 +59,7 @@ def evaluate_command(
     finetune: Annotated[str, typer.Option(help="paper (head, then last stages) | all (every layer at once)")] = "paper",
     lr_head: Annotated[float, typer.Option(help="phase 1 learning rate (the paper: 1e-4)")] = 1e-4,
     lr_finetune: Annotated[float, typer.Option(help="phase 2 learning rate (the paper: 1e-6)")] = 1e-6,
-    monitor: Annotated[str, typer.Option(help="plateau on validation 'loss' (CE + L1, as Keras) or 'ce'")] = "loss",
+    monitor: Annotated[str, typer.Option(help="plateau on validation 'loss' (CE + L1, as Keras), 'ce', or 'auc' (mean AUC of pain and actions)")] = "loss",
     pretrained: Annotated[bool, typer.Option(help="start from the backbone's pretrained weights")] = True,
     weights: Annotated[Path | None, typer.Option(help="backbone weight file (VGG-Face)")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",

@@ -47,7 +47,7 @@ def train_command(
     copies: int = typer.Option(20, help="augmented copies per face in offline mode"),
     patience: int = typer.Option(5, help="epochs without validation improvement before phase 2 / stop"),
     val_fraction: float = typer.Option(0.2, help="share of subjects held out for validation"),
-    monitor: str = typer.Option("loss", help="plateau on validation 'loss' (CE + L1, as Keras) or 'ce'"),
+    monitor: str = typer.Option("loss", help="plateau on validation 'loss' (CE + L1, as Keras), 'ce', or 'auc' (mean AUC of pain and actions)"),
     finetune: str = typer.Option("paper", help="paper (head, then last stages) | all (every layer at once)"),
     lr_head: float = typer.Option(1e-4, help="phase 1 learning rate (the paper: 1e-4)"),
     lr_finetune: float = typer.Option(1e-6, help="phase 2 learning rate (the paper: 1e-6)"),

@@ -234,6 +234,7 @@ class EvalStats:
     cross_entropy: float
     accuracy: float
     nfcs: float = 0.0  # the NFCS loss on these faces (0 for a pain-only model): joins the monitored value
+    auc: float | None = None  # mean ROC AUC over P(pain) and each coded action (None: no class has both labels)
 
 
 @torch.no_grad()
@@ -241,7 +242,7 @@ def evaluate(model: PainNet, data: FaceSet, runtime: Runtime, batch_size: int = 
     model.eval()
     ce_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
-    outputs_seen = []
+    outputs_seen, pain_seen = [], []
     for start in range(0, len(data), batch_size):
         x = data.images[start : start + batch_size]
         y = data.targets[start : start + batch_size]
@@ -249,14 +250,31 @@ def evaluate(model: PainNet, data: FaceSet, runtime: Runtime, batch_size: int = 
             logits, outputs = model.forward_all(normalize_bgr(x, model.cfg, runtime.channels_last))
         ce_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
+        pain_seen.append((logits[:, 1] - logits[:, 0]).float())
         if outputs is not None:
             outputs_seen.append(outputs.float())
     n = max(len(data), 1)
     ce = ce_sum.item() / n
     nfcs = 0.0
+    aucs = [rank_auc(torch.cat(pain_seen), data.targets.float())] if pain_seen else []
     if outputs_seen and data.nfcs is not None:
-        nfcs = float(nfcs_loss(torch.cat(outputs_seen), data.nfcs))  # over the whole set, as the labels are sparse
-    return EvalStats(ce + float(model.head_l1_penalty()), ce, correct.item() / n, nfcs)
+        outputs = torch.cat(outputs_seen)
+        nfcs = float(nfcs_loss(outputs, data.nfcs))  # over the whole set, as the labels are sparse
+        aucs += [rank_auc(outputs[:, j], data.nfcs[:, j]) for j in range(outputs.shape[1] - 1)]
+    known = [a for a in aucs if a is not None]
+    auc = sum(known) / len(known) if known else None
+    return EvalStats(ce + float(model.head_l1_penalty()), ce, correct.item() / n, nfcs, auc)
+
+
+def rank_auc(scores: torch.Tensor, labels: torch.Tensor) -> float | None:
+    """ROC AUC (Mann-Whitney, ties halved) over the rows whose label is known; None without both classes."""
+    known = ~torch.isnan(labels)
+    s, y = scores[known].double().cpu(), labels[known].cpu() > 0.5
+    positives, negatives = s[y], s[~y]
+    if not len(positives) or not len(negatives):
+        return None
+    diff = positives[:, None] - negatives[None, :]
+    return float(((diff > 0).double() + 0.5 * (diff == 0).double()).mean())
 
 
 @torch.no_grad()

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 
 FINETUNE_MODES = ("paper", "all")
+MONITORS = ("loss", "ce", "auc")
 TARGETS = ("pain", "nfcs")
 
 
@@ -70,7 +71,10 @@ class TrainConfig:
     pretrained: bool = True
     weights_path: str | None = None
     head: HeadConfig | None = None
-    monitor: str = "loss"  # plateau on validation "loss" (CE + L1, as Keras' val_loss) or "ce" (CE alone)
+    # Plateau on validation "loss" (CE + L1, as Keras' val_loss), "ce" (CE alone), both plus the NFCS loss
+    # for an NFCS model, or "auc" (1 - the mean ROC AUC of P(pain) and each action: the ranking the
+    # evaluation scores, which keeps improving after an overconfident BCE has turned up).
+    monitor: str = "loss"
     # "paper": head only, then the last stages after a plateau; "all": every layer from the first epoch,
     # one phase (ImageNet backbones, whose features are not face features, gain from it).
     finetune: str = "paper"
@@ -100,8 +104,8 @@ class TrainConfig:
             raise ValueError(f"augment must be one of {AUGMENT_MODES}, got '{self.augment}'")
         if self.finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got '{self.finetune}'")
-        if self.monitor not in ("loss", "ce"):
-            raise ValueError(f"monitor must be 'loss' or 'ce', got '{self.monitor}'")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {MONITORS}, got '{self.monitor}'")
         if self.epochs < 1 or self.batch_size < 2 or self.patience < 1:
             raise ValueError("epochs >= 1, batch_size >= 2 and patience >= 1 are required")
         if self.region_source not in REGION_SOURCES:
@@ -235,6 +239,16 @@ def _split(samples: Sequence[Sample], config: TrainConfig) -> tuple[list[int], l
     return split_train_val(samples, config.val_fraction, config.seed)
 
 
+def _monitored(record: dict[str, Any], train_loss: float, monitor: str) -> float:
+    """The value whose plateau ends a phase (lower is better); the training loss without validation."""
+    if "val_loss" not in record:
+        return train_loss
+    if monitor == "auc" and record.get("val_auc") is not None:
+        return 1.0 - record["val_auc"]
+    # An NFCS model keeps learning while its actions improve, not only while P(pain) does.
+    return record["val_ce" if monitor == "ce" else "val_loss"] + record.get("val_nfcs", 0.0)
+
+
 def _advance(state: _State, monitored: float, config: TrainConfig) -> str | None:
     """Update plateau bookkeeping; returns 'phase2', 'stop' or None."""
     if monitored < state.best_loss - config.min_delta:
@@ -354,10 +368,9 @@ def _run_epochs(
         }
         if val_faces is not None:
             ev = evaluate(model, val_faces, runtime, batch_size=max(64, config.batch_size))
-            record.update(val_loss=ev.loss, val_ce=ev.cross_entropy, val_acc=ev.accuracy, val_nfcs=ev.nfcs)
-        # An NFCS model keeps learning while its actions improve, not only while P(pain) does.
-        monitored = record.get("val_ce" if config.monitor == "ce" else "val_loss", stats.loss) + record.get(
-            "val_nfcs", 0.0)
+            record.update(val_loss=ev.loss, val_ce=ev.cross_entropy, val_acc=ev.accuracy, val_nfcs=ev.nfcs,
+                          val_auc=ev.auc)
+        monitored = _monitored(record, stats.loss, config.monitor)
         event = _advance(state, monitored, config)
         record["improved"] = state.since_best == 0
         state.history.append(record)
