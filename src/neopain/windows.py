@@ -297,6 +297,12 @@ def _scored(inst: Instrument, coded: _Coded, start: float, end: float,
     return WindowScore(inst.name, start, end, shares, proposals, score(inst, values))
 
 
+def readings_around(readings: Sequence[FrameReading], start: float, end: float) -> list[FrameReading]:
+    """The readings a window's scoring can see: its own and SMOOTH_S either side (the median's reach), so a
+    long recording is not smoothed whole for each of its windows."""
+    return [r for r in readings if start - SMOOTH_S <= r.t < end + SMOOTH_S]
+
+
 def score_window(name: str | Instrument, readings: Sequence[FrameReading], start: float, end: float,
                  entered: Mapping[str, int | None] | None = None, baseline: Baseline | None = None,
                  now: datetime | None = None, version: str = DEFAULT_VERSION) -> WindowScore:

@@ -14,6 +14,7 @@ from neopain.cli import (  # noqa: F401
     serve,
     synth,
     train,
+    video_eval,
 )
 from neopain.cli.apps import app
 from neopain.config import get_settings

@@ -17,6 +17,10 @@ _API = {
     "run_protocol": "protocol",
     "train_final": "protocol",
     "write_report": "report",
+    "VideoTruthError": "video",
+    "evaluate_videos": "video",
+    "read_video_truth": "video",
+    "video_report_md": "video",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)

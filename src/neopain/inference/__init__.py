@@ -42,6 +42,7 @@ _API = {
     "Observation": "observe",
     "ObservedFrame": "observe",
     "observe_video": "observe",
+    "read_clip": "observe",
     "check_report_path": "observe_report",
     "observation_dict": "observe_report",
     "window_message": "observe_report",

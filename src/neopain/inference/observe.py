@@ -21,7 +21,7 @@ from neopain.inference.model import ModelFileError
 from neopain.inference.predictor import Assessment, Predictor
 from neopain.instruments import Instrument, InstrumentError, check_values, instrument
 from neopain.videoio import VideoInfo, probe, read_frames
-from neopain.windows import SMOOTH_S, FrameReading, WindowError, WindowScore, score_window
+from neopain.windows import FrameReading, WindowError, WindowScore, readings_around, score_window
 
 T = TypeVar("T")
 Progress = Callable[[Iterable[T], str, int | None], Iterable[T]]
@@ -155,16 +155,11 @@ def read_clip(predictor: Predictor, video: Path, fps: float, progress: Progress 
             for i, t, image, ms in progress(frames, f"reading {video.name}", total)]
 
 
-def _around(readings: list[FrameReading], start: float, end: float) -> list[FrameReading]:
-    """The readings a window's scoring can see: its own and SMOOTH_S either side (the median's reach)."""
-    return [r for r in readings if start - SMOOTH_S <= r.t < end + SMOOTH_S]
-
-
 def score_windows(inst: Instrument, frames: Sequence[ObservedFrame], edges: Sequence[tuple[float, float]],
                   entered: Mapping[str, int | None], version: str) -> list[WindowScore]:
     """The instrument over each window, the entered items the same in every one."""
     readings = [f.reading() for f in frames]
-    return [score_window(inst, _around(readings, a, b), a, b, entered or None, version=version)
+    return [score_window(inst, readings_around(readings, a, b), a, b, entered or None, version=version)
             for a, b in edges]
 
 

@@ -1,0 +1,63 @@
+"""``neopain evaluate-video``: an NFCS model's observation windows scored against synthetic video truth."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from neopain.atomic import atomic_write_text
+from neopain.cli.apps import app
+from neopain.cli.common import console, track, user_errors
+from neopain.inference import ModelFileError, Predictor, read_clip
+from neopain.videoio import VideoError
+from neopain.weights import WeightsError
+
+
+def _videos(folder: Path) -> list[Path]:
+    """The videos ``videos.csv`` of a ``synth-video`` folder lists, each checked to exist."""
+    listing = folder / "videos.csv"
+    if not listing.is_file():
+        raise ValueError(f"{listing}: not found (give the folder `neopain data synth-video` wrote)")
+    with listing.open(newline="") as handle:
+        paths = [folder / row["path"] for row in csv.DictReader(handle)]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing or not paths:
+        raise ValueError(f"{listing}: {'no videos listed' if not paths else 'missing ' + ', '.join(missing)}")
+    return paths
+
+
+@app.command("evaluate-video")
+def evaluate_video(
+    model: Annotated[Path, typer.Argument(help="exported NFCS model (ONNX, trained with --targets pain,nfcs)")],
+    videos: Annotated[Path, typer.Argument(help="a folder written by `neopain data synth-video`")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder: results.json, report.md")],
+    fps: Annotated[float, typer.Option(min=0.1, help="frames read per second of video")] = 10.0,
+    stride: Annotated[float, typer.Option(min=0.5, help="seconds between window starts")] = 5.0,
+    detector: Annotated[str, typer.Option(help="yunet | retinaface-onnx")] = "yunet",
+    threads: Annotated[int, typer.Option(min=1, help="ONNX Runtime threads")] = 2,
+) -> None:
+    """Per-frame action AUC, PIPP-R facial items and NFCS-P-3 epochs against the known truth."""
+    from neopain.evaluate import VideoTruthError, evaluate_videos, read_video_truth, video_report_md
+
+    with user_errors(ModelFileError, VideoError, VideoTruthError, WeightsError, ValueError):
+        predictor = Predictor.from_files(model, detector=detector, threads=threads)
+        if not predictor.classifier.has_actions:
+            raise ModelFileError(f"{model}: this model has no NFCS action outputs (train --targets pain,nfcs)")
+        truth = read_video_truth(videos / "truth.csv")
+        readings = {}
+        for path in _videos(videos):
+            frames = read_clip(predictor, path, fps, track)
+            readings[path.name] = [f.reading() for f in frames]
+        result = evaluate_videos(truth, readings, stride)
+    result.update(model=str(model), data=str(videos), fps=fps, synthetic_model=predictor.synthetic)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "results.json", json.dumps(result, indent=2, default=float) + "\n")
+    atomic_write_text(out / "report.md", video_report_md(result, str(model), str(videos)))
+    pipp, epochs = result["pipp_r"], result["nfcs_p3"]
+    console.print(f"frame action AUC {result['frames']['mean_action_auc']:.3f}; PIPP-R facial kappa "
+                  f"{pipp['kappa']:.3f}; NFCS-P-3 ICC {epochs['icc']:.3f}; windows without a face scored: "
+                  f"{pipp['scored_without_face'] + epochs['scored_without_face']} -> {out / 'report.md'}")
