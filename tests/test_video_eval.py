@@ -117,3 +117,35 @@ def test_evaluate_video_command_reads_real_videos_with_a_real_model(tmp_path: Pa
     assert "subject-independent" in report and "Synthetic data" in report
     missing = CliRunner().invoke(app, ["evaluate-video", str(model), str(tmp_path), "--out", str(out)])
     assert missing.exit_code == 2 and "truth.csv: truth" in missing.output.replace("\n", "")
+
+
+def test_segment_metrics_score_each_segment_by_its_frames_mean() -> None:
+    from neopain.data import Sample
+    from neopain.evaluate.segments import segment_metrics
+
+    def frame(video: str, start: float, k: int, label: str) -> Sample:
+        return Sample(path=f"crops/{video}_{start}_{k}.png", subject=video, dataset="v", label=label,
+                      source_path=f"{video}.avi", start=start, end=start + 20, frame=k, t=start + k)
+
+    samples = [frame("a", 0, k, "pain") for k in range(3)] + [frame("a", 20, k, "no_pain") for k in range(3)]
+    samples += [frame("b", 0, k, "no_pain") for k in range(2)]
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    # Frame by frame the pain segment is mixed; averaged over its frames it ranks above both others.
+    p = np.array([0.9, 0.2, 0.7, 0.5, 0.4, 0.3, 0.6, 0.5])
+    got = segment_metrics(samples, y, p)
+    assert got == {"segment_roc_auc": 1.0, "segments": 3.0}
+    stills = [Sample(path="x.png", subject="s", dataset="v", label="pain")]
+    assert segment_metrics(stills, np.array([1]), np.array([0.5])) == {}
+
+
+def test_a_baseline_removes_a_fold_that_is_deep_at_rest() -> None:
+    truth = _truth(60)
+    # This baby's nasolabial fold reads 0.7 at rest: without its baseline every rest frame codes a furrow.
+    deep = [FrameReading(r.t, r.face, {**r.actions, "nasolabial_furrow": 1.0 if r.actions.get(
+        "nasolabial_furrow") else 0.7}) if r.face else r for r in _perfect(truth)]
+    alone = evaluate_videos({"a.avi": truth}, {"a.avi": deep})
+    relative = evaluate_videos({"a.avi": truth}, {"a.avi": deep}, baseline_s=15)
+    assert relative["baselines"] == 1 and not relative["baselines_refused"]
+    item = "nasolabial_furrow"
+    assert alone["pipp_r"]["items"][item]["exact"] < 0.5
+    assert relative["pipp_r"]["items"][item]["exact"] == pytest.approx(1.0)

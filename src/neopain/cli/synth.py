@@ -59,7 +59,7 @@ VideoOut = Annotated[
 def synth_video(
     out: VideoOut,
     subjects: Annotated[int, typer.Option("--subjects", help="Synthetic babies, one video each.")] = 10,
-    seconds: Annotated[float, typer.Option("--seconds", help="Length of each video.")] = 60.0,
+    seconds: Annotated[float, typer.Option("--seconds", help="Length of each video.")] = 120.0,
     fps: Annotated[float, typer.Option("--fps", help="Frames per second.")] = 10.0,
     seed: Seed = 0,
     size: Annotated[int, typer.Option("--size", help="Frame side in pixels.")] = 256,

@@ -37,6 +37,8 @@ def evaluate_video(
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder: results.json, report.md")],
     fps: Annotated[float, typer.Option(min=0.1, help="frames read per second of video")] = 10.0,
     stride: Annotated[float, typer.Option(min=0.5, help="seconds between window starts")] = 5.0,
+    baseline: Annotated[float | None, typer.Option(
+        "--baseline-s", min=1.0, help="code actions relative to each baby's first S seconds (at rest)")] = None,
     detector: Annotated[str, typer.Option(help="yunet | retinaface-onnx")] = "yunet",
     threads: Annotated[int, typer.Option(min=1, help="ONNX Runtime threads")] = 2,
 ) -> None:
@@ -52,7 +54,7 @@ def evaluate_video(
         for path in _videos(videos):
             frames = read_clip(predictor, path, fps, track)
             readings[path.name] = [f.reading() for f in frames]
-        result = evaluate_videos(truth, readings, stride)
+        result = evaluate_videos(truth, readings, stride, baseline)
     result.update(model=str(model), data=str(videos), fps=fps, synthetic_model=predictor.synthetic)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "results.json", json.dumps(result, indent=2, default=float) + "\n")

@@ -29,12 +29,14 @@ class VideoConfig:
     """Knobs of the synthetic videos; the defaults are the video benchmark."""
 
     subjects: int = 10
-    seconds: float = 60.0
+    # 40 s of rest, 40-50 s of procedure, the rest recovery: every phase holds a whole 30-s PIPP-R window,
+    # so the facial items meet their whole range (0 at rest to 3), not only the windows that straddle a change.
+    seconds: float = 120.0
     fps: float = 10.0
     seed: int = 0
     size: int = 256
-    rest_share: float = 1 / 3  # the rest phase, as a share of the video (20 s of 60)
-    procedure_share: tuple[float, float] = (0.33, 0.42)  # the procedure's share, drawn per baby (20-25 s)
+    rest_share: float = 1 / 3  # the rest phase, as a share of the video (40 s of 120)
+    procedure_share: tuple[float, float] = (0.33, 0.42)  # the procedure's share, drawn per baby (40-50 s)
     hand_passes: int = 2  # hands passing over the face, per video
     away: int = 1  # times the face leaves the view, per video
     blink_gap: tuple[float, float] = (2.0, 6.0)  # seconds between blinks

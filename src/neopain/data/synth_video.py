@@ -285,7 +285,7 @@ def generate_videos(out_dir: str | Path, config: VideoConfig, progress: Progress
 def synthesize_videos(
     out_dir: str | Path,
     subjects: int = 10,
-    seconds: float = 60.0,
+    seconds: float = 120.0,
     fps: float = 10.0,
     seed: int = 0,
     size: int = 256,

@@ -24,6 +24,7 @@ from neopain.data import Sample, manifest_hash
 from neopain.evaluate import baseline as bl
 from neopain.evaluate.card import data_summary
 from neopain.evaluate.metrics import binary_metrics
+from neopain.evaluate.segments import segment_metrics
 from neopain.evaluate.nfcs import nfcs_predictions
 from neopain.evaluate.results import (
     BASELINE,
@@ -305,7 +306,7 @@ class _Scorer:
             "test_datasets": [self.samples[i].dataset for i in job.split.test],
             "y": y,
             "p": p,
-            "metrics": binary_metrics(y, p),
+            "metrics": binary_metrics(y, p) | segment_metrics([self.samples[i] for i in job.split.test], y, p),
             "info": {**info, "seconds": round(time.perf_counter() - started, 2)},
         }
 

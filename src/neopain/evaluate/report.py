@@ -194,6 +194,22 @@ def oracle_check(groups: tb.Groups, protocol: str) -> str | None:
     )
 
 
+def segment_check(groups: tb.Groups, protocol: str) -> str | None:
+    """Per model the mean segment-level AUC (frames of one video segment scored together), or None."""
+    design = tb.main_design(groups, protocol)
+    parts = []
+    for m in tb.models_of(groups):
+        runs = groups.get((protocol, design, m), [])
+        values = [r.metrics["segment_roc_auc"] for r in runs if "segment_roc_auc" in r.metrics]
+        if values:
+            segments = int(np.mean([r.metrics["segments"] for r in runs]))
+            parts.append(f"{tb.model_title(m)} {np.nanmean(values):.3f}")
+    if not parts:
+        return None
+    return (f"Per video segment ({protocol_word(protocol)}; P(pain) averaged over each segment's frames, about "
+            f"{segments} test segments a repetition): mean AUC " + ", ".join(parts) + ".")
+
+
 def protocol_word(protocol: str) -> str:
     return "image-wise hold-out" if protocol == PAPER else "subject-independent"
 
@@ -213,6 +229,7 @@ def build_report(out_dir: str | Path, sensitivity: float | None = None) -> list[
     checks = [c for c in (baseline_check(groups, p) for p in protocols) if c]
     blocks += [Paragraph(c, warning="clearly below" not in c) for c in checks]
     blocks += [Paragraph(c) for c in (oracle_check(groups, p) for p in protocols) if c]
+    blocks += [Paragraph(c) for c in (segment_check(groups, p) for p in protocols) if c]
     for protocol in protocols:
         blocks += _protocol_blocks(groups, protocol, labels[protocol], target)
         blocks += nfcs_blocks(groups, protocol, labels[protocol])

@@ -13,6 +13,7 @@ import csv
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,15 @@ from neopain.evaluate.metrics import roc_auc
 from neopain.evaluate.nfcs import icc_a1, quadratic_kappa
 from neopain.instruments import instrument
 from neopain.nfcs import ACTION_REGION, ACTIONS
-from neopain.windows import FrameReading, WindowScore, readings_around, score_window
+from neopain.windows import (
+    Baseline,
+    FrameReading,
+    WindowError,
+    WindowScore,
+    readings_around,
+    record_baseline,
+    score_window,
+)
 
 # Windows start every STRIDE_S seconds: overlapping 30-s PIPP-R windows (and 10-s NFCS-P-3 epochs) give
 # enough windows from a few minutes of video; their figures are descriptive, not independent samples.
@@ -158,8 +167,9 @@ class WindowPair:
 
 
 def window_pairs(name: str, video: str, truth: Sequence[TruthFrame], model: Sequence[FrameReading],
-                 stride_s: float = STRIDE_S) -> list[WindowPair]:
-    """The instrument over the same windows, read from the truth and from the model."""
+                 stride_s: float = STRIDE_S, baseline: Baseline | None = None) -> list[WindowPair]:
+    """The instrument over the same windows, read from the truth and from the model (relative to the baby's
+    ``baseline`` when given: the truth needs none, it codes what the face does)."""
     inst = instrument(name)
     truth_readings = [f.reading() for f in truth]
     duration = truth[-1].t + _period([f.t for f in truth])
@@ -169,7 +179,8 @@ def window_pairs(name: str, video: str, truth: Sequence[TruthFrame], model: Sequ
         visible = sum(f.face_visible for f in truth if start <= f.t < end)
         out.append(WindowPair(video, start, end, visible,
                               score_window(inst, readings_around(truth_readings, start, end), start, end),
-                              score_window(inst, readings_around(model, start, end), start, end)))
+                              score_window(inst, readings_around(model, start, end), start, end,
+                                           baseline=baseline, now=baseline and baseline.recorded_at)))
     return out
 
 
@@ -224,17 +235,35 @@ def epoch_metrics(pairs: Sequence[WindowPair]) -> dict[str, Any]:
             **_coverage(pairs)}
 
 
+def baselines(model: Mapping[str, Sequence[FrameReading]], seconds: float) -> tuple[dict[str, Baseline],
+                                                                                      dict[str, str]]:
+    """Each baby's baseline from the model's reading of its first ``seconds`` (the settled rest before the
+    procedure), and why a baby has none (too few readable frames, not settled): it is scored without."""
+    now = datetime.now(UTC)
+    made, refused = {}, {}
+    for video, readings in model.items():
+        try:
+            made[video] = record_baseline(readings, 0.0, seconds, now)
+        except WindowError as exc:
+            refused[video] = str(exc)
+    return made, refused
+
+
 def evaluate_videos(truth: Mapping[str, Sequence[TruthFrame]], model: Mapping[str, Sequence[FrameReading]],
-                    stride_s: float = STRIDE_S) -> dict[str, Any]:
-    """Every metric over the videos the model read (named as in ``truth``), JSON-ready."""
+                    stride_s: float = STRIDE_S, baseline_s: float | None = None) -> dict[str, Any]:
+    """Every metric over the videos the model read (named as in ``truth``), JSON-ready; with ``baseline_s``
+    the model codes each baby's actions relative to its first ``baseline_s`` seconds."""
     missing = sorted(set(model) - set(truth))
     if missing:
         raise VideoTruthError(f"no truth for video(s) {', '.join(missing)}")
+    made, refused = baselines(model, baseline_s) if baseline_s else ({}, {})
     pairs = [p for v in model for p in frame_pairs(truth[v], model[v])]
-    windows = {name: [w for v in model for w in window_pairs(name, v, truth[v], model[v], stride_s)]
+    windows = {name: [w for v in model
+                      for w in window_pairs(name, v, truth[v], model[v], stride_s, made.get(v))]
                for name in INSTRUMENTS}
     return {"videos": sorted(model), "stride_s": stride_s, "frames": frame_metrics(pairs),
             "pipp_r": pipp_metrics(windows["pipp-r"]), "nfcs_p3": epoch_metrics(windows["nfcs-p-3"]),
+            "baseline_s": baseline_s, "baselines": len(made), "baselines_refused": refused,
             "protocol": "subject-independent: the video babies are identities no model trained on"}
 
 
@@ -248,6 +277,15 @@ def _coverage_line(m: Mapping[str, Any], unit: str) -> str:
             f"**{m['scored_without_face']}** of them scored by the model (must be 0)")
 
 
+def _baseline_line(result: Mapping[str, Any]) -> str:
+    if not result.get("baseline_s"):
+        return "Actions coded on their own (no per-baby baseline)."
+    refused = result["baselines_refused"]
+    line = (f"Actions coded relative to each baby's baseline (its first {result['baseline_s']:g} s, at rest): "
+            f"{result['baselines']} of {len(result['videos'])} babies have one")
+    return line + (f"; refused for {', '.join(f'{v} ({why})' for v, why in refused.items())}." if refused else ".")
+
+
 def video_report_md(result: Mapping[str, Any], model: str, data: str) -> str:
     """The Markdown report: every figure names its data, its protocol and its windows."""
     frames, pipp, epochs = result["frames"], result["pipp_r"], result["nfcs_p3"]
@@ -256,6 +294,7 @@ def video_report_md(result: Mapping[str, Any], model: str, data: str) -> str:
         (f"Model `{model}`, videos `{data}` ({len(result['videos'])} babies). Protocol: "
         f"{result['protocol']}. Windows start every {result['stride_s']:g} s (overlapping: descriptive "
         "figures). **Synthetic data: this validates the pipeline, it says nothing clinical.**"), "",
+        _baseline_line(result), "",
         (f"## Per frame ({frames['frames']} frames, {frames['visible']} with the face in view; the model read "
         f"a face on {frames['read_of_visible']:.1%} of those and on {frames['read_of_not_visible']:.1%} of "
         "the others)"), "",
