@@ -24,7 +24,6 @@ from neopain.data import Sample, manifest_hash
 from neopain.evaluate import baseline as bl
 from neopain.evaluate.card import data_summary
 from neopain.evaluate.metrics import binary_metrics
-from neopain.evaluate.segments import segment_metrics
 from neopain.evaluate.nfcs import nfcs_predictions
 from neopain.evaluate.results import (
     BASELINE,
@@ -42,6 +41,7 @@ from neopain.evaluate.results import (
     record_path,
     write_json,
 )
+from neopain.evaluate.segments import segment_metrics
 from neopain.evaluate.splits import (
     Split,
     SplitError,
