@@ -204,5 +204,33 @@ def post_frame(user: Browser, assessment: str, token: str, data: bytes, frame_id
     )
 
 
+def add_observation(app, assessment: str, instrument: str = "nfcs-10", frames: int = 30) -> str:  # type: ignore[no-untyped-def]
+    """An observation window of ``assessment`` recording since long ago (its end is due), as the camera's
+    Observe mode leaves it: ``frames`` readings without a face. Returns its opaque id."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from neopain.app.models import Assessment, Observation, utcnow
+
+    with app.state.neopain.sessions() as db:
+        row = db.scalar(select(Assessment).where(Assessment.public_id == assessment))
+        obs = Observation(baby_id=row.baby_id, assessment_id=row.id, kind="observation", instrument=instrument,
+                          status="recording", started_at=utcnow() - timedelta(minutes=5), window_start=0.0,
+                          window_end=10.0, model_id="scripted-0", nfcs_version="nfcs-10",
+                          timeline=[{"t": i / 3, "face": False, "p": {}} for i in range(frames)],
+                          started_by=row.owner_id)
+        db.add(obs)
+        db.commit()
+        return obs.public_id
+
+
+def accept_all(instrument: str = "nfcs-10") -> dict[str, str]:
+    """A decisions form that accepts every facial proposal of ``instrument`` (its entered items left out)."""
+    from neopain.instruments import INSTRUMENTS
+
+    return {f"decide_{item.key}": "accept" for item in INSTRUMENTS[instrument].facial_items}
+
+
 # ---------------------------------------------------------------- PostgreSQL
 from neopain.app.stress.postgres import PostgresServer, free_port  # noqa: F401  (the fixtures use them)

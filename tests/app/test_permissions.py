@@ -11,6 +11,8 @@ import pytest
 from _appkit import (
     PASSWORD,
     ROLES,
+    accept_all,
+    add_observation,
     add_user,
     fresh_browser,
     post_frame,
@@ -55,6 +57,12 @@ RULES: dict[tuple[str, str], object] = {
     ("POST", "/records/{record_id}/explain"): CLINICAL,
     ("GET", "/records/{record_id}/explanation"): CLINICAL,
     ("GET", "/records/{record_id}/evidence/{action}"): CLINICAL,
+    ("POST", "/api/assessments/{assessment_id}/observations"): CLINICAL,
+    ("POST", "/api/observations/{observation_id}/end"): CLINICAL,
+    ("GET", "/observations/{observation_id}"): CLINICAL,
+    ("POST", "/observations/{observation_id}"): CLINICAL,
+    ("GET", "/babies/{baby_id}/review"): CLINICAL,
+    ("POST", "/babies/{baby_id}/review"): CLINICAL,
     ("GET", "/account"): ALL,
     ("POST", "/account/logout-everywhere"): ALL,
     ("GET", "/account/password"): ALL,
@@ -108,8 +116,10 @@ def ids(scripted_app, users):  # type: ignore[no-untyped-def]
                            expires_at=utcnow())
         db.add(entry)
         db.commit()
+    # An observation window whose time is over: the first allowed role ends it, then saves it (409 after).
+    observation = add_observation(scripted_app, assessment)
     return {"assessment_id": assessment, "baby_id": baby, "record_id": saved["record_id"], "action": "brow_bulge",
-            "user_id": str(user_id), "entry_id": str(entry.id)}
+            "user_id": str(user_id), "entry_id": str(entry.id), "observation_id": observation}
 
 
 def current_token(app, assessment: str) -> str:  # type: ignore[no-untyped-def]
@@ -158,9 +168,18 @@ def send(app, client: TestClient, csrf: str, method: str, path: str, ids: dict[s
         "/assessments/{assessment_id}/takeover": {},
         "/babies/{baby_id}/break-glass": {"reason": "checking a transferred baby now"},
         "/admin/erase": {"baby_id": ids.get("erase", ""), "confirm": ids.get("erase", "")},
+        "/observations/{observation_id}": accept_all(),
+        "/api/observations/{observation_id}/end": {},
     }
     if path == "/api/babies/search":
         return client.post(url, json={"q": "Perm"}, headers=headers)
+    if path == "/api/assessments/{assessment_id}/observations":
+        body = {"client_token": current_token(app, ids["assessment_id"]), "instrument": "nfcs-10"}
+        return client.post(url, json=body, headers=headers)
+    if path == "/babies/{baby_id}/review":
+        files = {"clip": ("clip.avi", b"RIFF not a video", "video/x-msvideo")}
+        form = {"csrf_token": csrf, "instrument": "nfcs-10"}
+        return client.post(url, data=form, files=files, headers=headers, follow_redirects=False)
     if path == "/api/assessments/{assessment_id}/frames":
         data = {"frame_id": uuid.uuid4().hex, "client_token": current_token(app, ids["assessment_id"])}
         files = {"frame": ("f.png", scripted_frame("no_pain"), "image/png")}

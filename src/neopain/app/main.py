@@ -35,8 +35,10 @@ from neopain.app.api.routes import (
     evidence,
     explanations,
     history,
+    observations,
     pages,
     records,
+    reviews,
 )
 from neopain.app.core.db import make_engine, session_factory, upgrade
 from neopain.app.core.explanations import Explainer
@@ -106,14 +108,16 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
     housekeeping(state)
     app = FastAPI(title="neopain bedside", docs_url=None, redoc_url=None, lifespan=periodic_housekeeping)
     app.state.neopain = state
-    routes = (auth, account, pages, assessments, history, records, explanations, evidence, admin, admin_units, audit)
+    routes = (auth, account, pages, assessments, history, records, explanations, evidence, observations,
+              reviews, admin, admin_units, audit)
     for module in routes:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)
     openapi.install(app)
     # Inner to the headers middleware, so its 413 answers carry the security headers too.
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + BODY_SLACK)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + BODY_SLACK,
+                       wider=[(reviews.REVIEW_PATH, settings.max_clip_bytes + BODY_SLACK)])
     _add_headers(app)
     if settings.proxies:
         # Outermost: the client address and scheme the proxy forwarded, believed only from the proxy itself.
@@ -135,19 +139,22 @@ def app_from_env() -> FastAPI:
 def housekeeping(state: AppState) -> None:
     """Delete expired sessions and login counters; purge what the retention period says is due."""
     from neopain.app.core.sessions import delete_expired_sessions
-    from neopain.app.services.retention import purge_babies, purge_images
+    from neopain.app.services.clips import clear_stale
+    from neopain.app.services.retention import purge_babies, purge_drafts, purge_images
 
     with state.sessions() as db:
         sessions = delete_expired_sessions(db, state.settings.lifetimes)
         db.commit()
     state.throttle.sweep()
     settings = state.settings
+    drafts = purge_drafts(state.sessions, settings.observation_draft_hours)
+    clear_stale(settings.app_dir / "tmp")
     purged = purge_images(state.sessions, state.images, settings.retention_days) if settings.retention_days else 0
     erased = purge_babies(state.sessions, state.images, settings.retention_rows_days) \
         if settings.retention_rows_days else 0
-    if sessions or purged or erased:
-        log.info("housekeeping: %d expired sessions deleted, %d images purged, %d babies erased",
-                 sessions, purged, erased)
+    if sessions or purged or erased or drafts:
+        log.info("housekeeping: %d expired sessions deleted, %d images purged, %d babies erased, "
+                 "%d unsaved observation windows deleted", sessions, purged, erased, drafts)
 
 
 @asynccontextmanager

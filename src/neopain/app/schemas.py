@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from neopain.app.core.settings import ROLES
+from neopain.instruments import INSTRUMENTS
 
 FRAME_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -50,6 +51,17 @@ def nfcs_public(reading: dict | None) -> NfcsPublic | None:
                       items=reading["items"], scorable=reading["scorable"], actions=actions)
 
 
+class ObservationProgress(BaseModel):
+    """What a frame did to the observation window it was sent for."""
+
+    id: str
+    appended: bool = Field(description="the frame's reading joined the window (not early, late or repeated)")
+    frames: int = Field(description="readings in the window so far")
+    faces: int = Field(description="of which with a face")
+    remaining_s: float = Field(description="seconds left by the server's clock")
+    done: bool = Field(description="the window is over: end it")
+
+
 class FramePublic(BaseModel):
     """The answer to one camera frame."""
 
@@ -66,6 +78,44 @@ class FramePublic(BaseModel):
     record_id: str | None = None
     replay: bool = Field(False, description="a retried frame id: the earlier answer, nothing saved twice")
     nfcs: NfcsPublic | None = Field(None, description="an NFCS model's actions and score; None otherwise")
+    observation: ObservationProgress | None = Field(None, description="the observation window this frame fed")
+
+
+INSTRUMENT_NAMES = tuple(INSTRUMENTS)
+
+
+class ObservationStartIn(BaseModel):
+    kind: Literal["observation", "baseline"] = "observation"
+    instrument: Literal[INSTRUMENT_NAMES] | None = Field(  # type: ignore[valid-type]
+        None, description="the instrument of an observation window (none for a baseline)"
+    )
+    with_baseline: bool = Field(False, description="code the actions against the baby's baseline")
+    client_token: str = Field(min_length=1, max_length=64, description="the camera page holding it")
+
+
+class ProposalPublic(BaseModel):
+    item: str
+    label: str
+    value: int | None = Field(description="the model's proposal; None when not scorable")
+    anchor: str | None = Field(description="the proposed value's anchor text")
+    reason: str
+
+
+class ObservationPublic(BaseModel):
+    """An observation window (or a baseline being recorded) and, once ended, the model's proposals."""
+
+    id: str
+    kind: Literal["observation", "baseline"]
+    instrument: str | None
+    title: str
+    window_s: float
+    status: Literal["recording", "proposed", "saved", "recorded"]
+    frames: int
+    faces: int
+    scorable: bool | None = None
+    proposals: list[ProposalPublic] = Field(default_factory=list)
+    review_url: str | None = Field(None, description="the page where the nurse decides each item")
+    message: str | None = None
 
 
 class ErrorPublic(BaseModel):

@@ -90,3 +90,61 @@ def stacked_bar_svg(bars: Sequence[Bar], title: str, label_every: int = 1) -> st
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no records yet</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    when: datetime
+    total: int
+    pain: bool | None
+
+
+def _time_x(points: Sequence[ScorePoint], left: float, width: float) -> list[float]:
+    first, last = points[0].when, points[-1].when
+    span = (last - first).total_seconds()
+    if span <= 0:
+        return [left + width / 2] * len(points)
+    return [left + width * (p.when - first).total_seconds() / span for p in points]
+
+
+def _hline(value_y: float, x0: float, x1: float, cls: str, title: str = "") -> str:
+    inner = f"<title>{escape(title)}</title>" if title else ""
+    return f'<line x1="{x0}" x2="{x1}" y1="{value_y:.1f}" y2="{value_y:.1f}" class="{cls}">{inner}</line>'
+
+
+def score_chart_svg(points: Sequence[ScorePoint], title: str, max_total: int, pain_from: int | None,
+                    tz: ZoneInfo) -> str:
+    """An instrument's totals over time (oldest first): points joined by a line, a dashed line where its
+    interpretation starts reading pain, the first and last dates under the axis."""
+    width, height, left, right, bottom, top = 360, 180, 30, 12, 28, 12
+    plot_w, plot_h = width - left - right, height - bottom - top
+    label = escape(title)
+    parts = [(f'<svg class="chart score-chart" viewBox="0 0 {width} {height}" role="img" '
+              f'xmlns="http://www.w3.org/2000/svg" aria-label="{label}"><title>{label}</title>')]
+
+    def y(value: float) -> float:
+        return top + plot_h - plot_h * value / max(max_total, 1)
+
+    for value in sorted({0, max_total // 2, max_total}):
+        parts.append(_hline(y(value), left, width - right, "grid"))
+        parts.append(f'<text x="{left - 4}" y="{y(value) + 4:.1f}" text-anchor="end" '
+                     f'class="tick">{value}</text>')
+    if pain_from is not None:
+        parts.append(_hline(y(pain_from), left, width - right, "pain-line", f"pain from {pain_from}"))
+    xs = _time_x(points, left + 6, plot_w - 12)
+    if len(points) > 1:
+        line = " ".join(f"{x:.1f},{y(p.total):.1f}" for x, p in zip(xs, points, strict=True))
+        parts.append(f'<polyline points="{line}" class="score-line"/>')
+    for x, p in zip(xs, points, strict=True):
+        kind = "pain" if p.pain else "no_pain"
+        when = escape(p.when.astimezone(tz).strftime("%d/%m %H:%M"))
+        parts.append(f'<circle cx="{x:.1f}" cy="{y(p.total):.1f}" r="4" fill="{COLOURS[kind]}" '
+                     f'class="score-{kind}"><title>{when}: {p.total}</title></circle>')
+    ends = [(left, points[0], "start"), (width - right, points[-1], "end")] if points else []
+    for x, p, anchor in ends[: 1 if len(points) == 1 else 2]:
+        when = p.when.astimezone(tz).strftime("%d/%m %H:%M")
+        parts.append(f'<text x="{x}" y="{height - 10}" text-anchor="{anchor}" class="tick">{when}</text>')
+    if not points:
+        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no scores yet</text>')
+    parts.append("</svg>")
+    return "".join(parts)

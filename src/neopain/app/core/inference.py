@@ -81,3 +81,27 @@ class PredictorHolder:
         predictor = self.get()
         with self.run_lock:
             return predictor.assess_bytes(data)
+
+    def assess_image(self, image_bgr: Any) -> AssessmentLike:
+        """A decoded BGR frame (a clip's): the predictor's own ``assess``, else as PNG bytes (lossless)."""
+        predictor = self.get()
+        direct = getattr(predictor, "assess", None)
+        if direct is not None:
+            with self.run_lock:
+                return direct(image_bgr)
+        import cv2
+
+        ok, encoded = cv2.imencode(".png", image_bgr)
+        if not ok:
+            raise ModelUnavailable("a frame of the clip could not be handed to the model")
+        return self.assess(encoded.tobytes())
+
+    def nfcs_version(self) -> str | None:
+        """The served model's NFCS version when it reads the NFCS actions, else None (pain only)."""
+        predictor = self.get()
+        classifier = getattr(predictor, "classifier", None)
+        if classifier is not None:
+            config = predictor.config  # type: ignore[attr-defined]
+            return str(config.nfcs_version) if classifier.has_actions else None
+        version = getattr(predictor, "nfcs_version", None)
+        return str(version) if version else None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,21 +19,27 @@ class BodyTooLarge(HTTPException):
 class BodyLimit:
     """ASGI middleware: refuses a declared length over ``limit`` at once, and counts streamed bytes too."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, wider: Sequence[tuple[str, int]] = ()) -> None:
+        """``wider``: (path regex, limit) pairs for the few routes that take more (a clip for review)."""
         self.app = app
         self.limit = limit
+        self.wider = [(re.compile(pattern), size) for pattern, size in wider]
+
+    def limit_for(self, path: str) -> int:
+        return next((size for pattern, size in self.wider if pattern.fullmatch(path)), self.limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope.get("path", ""))
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await _refuse(send, self.limit)
+        if declared.isdigit() and int(declared) > limit:
+            await _refuse(send, limit)
             return
-        await self.app(scope, self._counting(receive), send)
+        await self.app(scope, self._counting(receive, limit), send)
 
-    def _counting(self, receive: Receive) -> Receive:
+    def _counting(self, receive: Receive, limit: int) -> Receive:
         seen = 0
 
         async def counted() -> Message:
@@ -38,8 +47,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         return counted

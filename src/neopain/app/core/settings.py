@@ -82,6 +82,16 @@ class AppSettings(Settings):
     accept_empty_database: bool = Field(
         False, description="start even though the images folder holds pictures and the database no record"
     )
+    max_clip_bytes: int = Field(64 * 1024 * 1024, gt=0, description="a clip uploaded for a review")
+    max_clip_seconds: float = Field(600, gt=0, description="a longer clip is refused: cut the part to review")
+    baseline_seconds: float = Field(15, ge=5, le=120, description="the settled window of a baseline")
+    observe_window_seconds: float | None = Field(
+        None, gt=0, description="tests and demos only (refused outside development): every observation "
+        "window and baseline this long instead of the instrument's own window"
+    )
+    observation_draft_hours: float = Field(
+        24, gt=0, description="an observation recorded but not saved is deleted after this long"
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_development(self) -> AppSettings:
@@ -90,6 +100,9 @@ class AppSettings(Settings):
         key = self.secret_key.get_secret_value() if self.secret_key else None
         if key is not None and (len(key) < MIN_KEY_CHARS or key.lower() in DEFAULT_PASSWORDS):
             raise ValueError(f"NEOPAIN_SECRET_KEY must be a random string of at least {MIN_KEY_CHARS} characters")
+        if self.env != "development" and self.observe_window_seconds is not None:
+            raise ValueError("NEOPAIN_OBSERVE_WINDOW_SECONDS shortens the instruments' windows: "
+                             "development only")
         if self.env != "development":
             weak = weak_database_password(self.db_url)
             if weak is not None:

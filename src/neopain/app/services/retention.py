@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from neopain.app.core.audit import audit
 from neopain.app.core.storage import ImageStore
-from neopain.app.models import Assessment, Baby, BreakGlass, Record, User, utcnow
+from neopain.app.models import Assessment, Baby, BabyBaseline, BreakGlass, Observation, Record, User, utcnow
 
 PURGE_BATCH = 200  # rows per transaction: a long purge never holds the write lock for long
 
@@ -54,11 +54,13 @@ def purge_babies(factory: sessionmaker[Session], images: ImageStore, days: float
     cutoff = utcnow() - timedelta(days=days)
     recent_record = select(Record.baby_id).where(Record.captured_at >= cutoff)
     recent_assessment = select(Assessment.baby_id).where(Assessment.started_at >= cutoff)
+    recent_observation = select(Observation.baby_id).where(Observation.started_at >= cutoff)
     erased = 0
     while True:
         with factory() as db:
             due = list(db.scalars(select(Baby).where(Baby.created_at < cutoff, Baby.id.not_in(recent_record),
-                                                     Baby.id.not_in(recent_assessment))
+                                                     Baby.id.not_in(recent_assessment),
+                                                     Baby.id.not_in(recent_observation))
                                   .order_by(Baby.id).limit(PURGE_BATCH // 10)))
             if not due:
                 return erased
@@ -76,7 +78,8 @@ class Erasure:
 
 
 def delete_baby(db: Session, images: ImageStore, baby: Baby, user: User | None, action: str = "delete") -> Erasure:
-    """Erase a baby: rows (baby, assessments, records) in one transaction, then the image files.
+    """Erase a baby: rows (baby, assessments, records, observations, baselines) in one transaction, then the
+    image files.
 
     The audit row (who, when, the opaque id, the counts) is all that remains.
     """
@@ -85,6 +88,8 @@ def delete_baby(db: Session, images: ImageStore, baby: Baby, user: User | None, 
     n_assessments = len(list(db.scalars(select(Assessment.id).where(Assessment.baby_id == baby.id))))
     public_id = baby.public_id
     # Explicit deletes, children first: does not depend on the database enforcing ON DELETE CASCADE.
+    db.execute(delete(Observation).where(Observation.baby_id == baby.id))
+    db.execute(delete(BabyBaseline).where(BabyBaseline.baby_id == baby.id))
     db.execute(delete(Record).where(Record.baby_id == baby.id))
     db.execute(delete(Assessment).where(Assessment.baby_id == baby.id))
     db.execute(delete(Baby).where(Baby.id == baby.id))
@@ -94,3 +99,16 @@ def delete_baby(db: Session, images: ImageStore, baby: Baby, user: User | None, 
     for name in names:
         images.delete(name)
     return Erasure(public_id, n_assessments, n_records, len(names))
+
+
+def purge_drafts(factory: sessionmaker[Session], hours: float) -> int:
+    """Delete observation windows started more than ``hours`` ago and never saved (left recording, or ended
+    and never decided); one audit row with the count."""
+    cutoff = utcnow() - timedelta(hours=hours)
+    with factory() as db:
+        due = delete(Observation).where(Observation.status != "saved", Observation.started_at < cutoff)
+        gone = db.execute(due).rowcount
+        if gone:
+            audit(db, None, "purge", "observation_drafts", str(gone))
+        db.commit()
+    return int(gone or 0)

@@ -1,5 +1,8 @@
 // The camera loop: grab a frame a few times per second, POST it as JPEG with a client frame id, show the
 // answer (oval green with the result, or red with the reason). Runs until the user leaves the page.
+// While an Observe window runs (observe.js) each frame also carries the window's id and its time.
+import { observationFields, onFrameAnswer } from "./observe.js";
+
 const FRAMES_PER_SECOND = 3;
 const FRAME_WIDTH = 480;
 const RETRIES = 2;
@@ -75,11 +78,12 @@ function grabFrame() {
   return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
 }
 
-async function postFrame(blob, frameId) {
+async function postFrame(blob, frameId, fields) {
   const body = new FormData();
   body.append("frame", blob, "frame.jpg");
   body.append("frame_id", frameId);
   body.append("client_token", viewer.dataset.clientToken);
+  for (const [name, value] of Object.entries(fields || {})) body.append(name, value);
   let lastError = null;
   for (let attempt = 0; attempt <= RETRIES; attempt++) {
     try {
@@ -184,11 +188,16 @@ async function loop() {
     const started = performance.now();
     if (document.visibilityState === "visible" && stream && !pauseIfIdle()) {
       try {
+        const capturedAt = performance.now();
         const blob = await grabFrame();
         if (blob) {
-          const response = await postFrame(blob, newFrameId());
-          if (response.ok) showResult(await response.json());
-          else await handleFailure(response);
+          const fields = observationFields(capturedAt);
+          const response = await postFrame(blob, newFrameId(), fields);
+          if (response.ok) {
+            const res = await response.json();
+            showResult(res);
+            onFrameAnswer(res, fields);
+          } else await handleFailure(response);
         }
       } catch (err) {
         setOval("no");

@@ -17,7 +17,10 @@ from neopain.app.models import Assessment, User, opaque_id
 from neopain.app.schemas import FRAME_ID, BabyPublic, BabySearchIn, ErrorPublic, FramePublic
 from neopain.app.services.access import require_baby
 from neopain.app.services.babies import BabyInputError, baby_by_public_id, create_baby, search_babies
+from neopain.app.services.baselines import current_baseline, is_stale
 from neopain.app.services.frames import FrameConflict, process_frame
+from neopain.app.services.observation_views import choices
+from neopain.app.services.observations import ObservationError, append_frame
 
 router = APIRouter(tags=["assessments"])
 ERRORS = {code: {"model": ErrorPublic} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)}
@@ -92,6 +95,22 @@ def camera(request: Request, state: State, db: Db, user: Clinician, assessment_i
     return _open_camera(request, state, db, user, assessment)
 
 
+def _observe_context(state: State, db: Db, assessment: Assessment) -> dict[str, object]:
+    """What the camera's Observe mode offers: the instruments (an NFCS model only) and the baseline."""
+    try:
+        version = state.predictor.nfcs_version()
+    except ModelUnavailable:
+        version = None
+    settings = state.settings
+    baseline = current_baseline(db, assessment.baby)
+    return {
+        "instruments": choices(version, settings.baseline_seconds, settings.observe_window_seconds),
+        "baseline": baseline,
+        "baseline_stale": baseline is not None and is_stale(baseline),
+        "baseline_s": settings.observe_window_seconds or settings.baseline_seconds,
+    }
+
+
 def _open_camera(request: Request, state: State, db: Db, user: User, assessment: Assessment) -> HTMLResponse:
     assessment.owner_id = user.id
     assessment.client_token = opaque_id()
@@ -105,6 +124,8 @@ def _open_camera(request: Request, state: State, db: Db, user: User, assessment:
         baby=assessment.baby,
         client_token=assessment.client_token,
         idle_ms=int(state.settings.session_idle_minutes * 60_000),
+        tz=state.tz,
+        **_observe_context(state, db, assessment),
     )
 
 
@@ -150,6 +171,12 @@ def post_frame(
         str, Form(pattern=FRAME_ID.pattern, description="client id of the frame; a retry reuses it")
     ],
     client_token: Annotated[str, Form(min_length=1, max_length=64)],
+    observation_id: Annotated[
+        str | None, Form(max_length=64, description="the observation window the frame feeds")
+    ] = None,
+    observation_t: Annotated[
+        float | None, Form(ge=0, le=86_400, description="seconds from the window's start, camera's clock")
+    ] = None,
 ) -> FramePublic:
     if not FRAME_ID.fullmatch(frame_id):  # also refuses a trailing newline, which '$' lets through
         raise HTTPException(422, "frame_id must be 8-64 letters, digits, '-' or '_'")
@@ -159,7 +186,7 @@ def post_frame(
         raise HTTPException(409, "another user took this assessment's camera over; this one has stopped")
     data = frame.file.read(state.settings.max_upload_bytes + 1)
     try:
-        return process_frame(
+        answer = process_frame(
             db,
             assessment=assessment,
             user=user,
@@ -177,3 +204,9 @@ def post_frame(
         raise HTTPException(409, str(exc)) from exc
     except ModelUnavailable as exc:
         raise HTTPException(503, str(exc)) from exc
+    if observation_id:
+        try:
+            answer.observation = append_frame(db, assessment, observation_id, observation_t, answer)
+        except ObservationError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+    return answer

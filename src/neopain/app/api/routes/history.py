@@ -15,9 +15,13 @@ from neopain.app.core.charts import bars_by_day, bars_by_hour, stacked_bar_svg
 from neopain.app.models import Assessment, Record
 from neopain.app.services.access import AccessError, break_glass, require_baby
 from neopain.app.services.babies import baby_by_public_id, search_babies, summaries
+from neopain.app.services.baselines import current_baseline, is_stale
+from neopain.app.services.decisions import saved_observations
+from neopain.app.services.observation_views import outcome, score_charts
 
 router = APIRouter(tags=["history"])
 RECORDS_SHOWN = 120
+OBSERVATIONS_SHOWN = 100
 
 
 def _history(request: Request, state: State, db: Db, user: Clinician, query: str) -> HTMLResponse:
@@ -87,6 +91,8 @@ def profile(request: Request, state: State, db: Db, user: Clinician, baby_id: st
             bars_by_hour(events, state.tz), "Records per hour of the day", label_every=3
         ),
     }
+    observed = saved_observations(db, baby, OBSERVATIONS_SHOWN)
+    baseline = current_baseline(db, baby)
     audit(db, user, "view", "baby", baby.public_id, subject=baby.public_id)
     db.commit()
     return page(
@@ -99,6 +105,12 @@ def profile(request: Request, state: State, db: Db, user: Clinician, baby_id: st
         records=records,
         shown=RECORDS_SHOWN,
         tz=state.tz,
+        observations=observed,
+        observations_shown=OBSERVATIONS_SHOWN,
+        outcome=outcome,
+        score_charts=score_charts(observed, state.tz),
+        baseline=baseline,
+        baseline_stale=baseline is not None and is_stale(baseline),
     )
 
 
