@@ -13,7 +13,7 @@ from neopain.atomic import atomic_write_text
 from neopain.cli.apps import app
 from neopain.cli.common import console, track, user_errors
 from neopain.inference import ModelFileError, Predictor, read_clip
-from neopain.videoio import VideoError
+from neopain.videoio import VideoError, probe
 from neopain.weights import WeightsError
 
 
@@ -52,7 +52,8 @@ def evaluate_video(
         truth = read_video_truth(videos / "truth.csv")
         readings = {}
         for path in _videos(videos):
-            frames = read_clip(predictor, path, fps, track)
+            info = probe(path)
+            frames = read_clip(predictor, path, fps, track, round(info.duration_s * min(fps, info.fps)))
             readings[path.name] = [f.reading() for f in frames]
         result = evaluate_videos(truth, readings, stride, baseline)
     result.update(model=str(model), data=str(videos), fps=fps, synthetic_model=predictor.synthetic)
