@@ -20,6 +20,7 @@ import schemathesis
 from _appkit import (
     CSRF_FIELD,
     ScriptedPredictor,
+    add_observation,
     add_users,
     browser_for,
     post_frame,
@@ -76,7 +77,8 @@ def fuzzed(tmp_path_factory, db_url: str) -> Fuzzed:  # type: ignore[no-untyped-
     visitor = TestClient(app, base_url="http://localhost")
     login_token = CSRF_FIELD.search(visitor.get("/login").text).group(1)
     anonymous = Login({LOGIN_CSRF_COOKIE: visitor.cookies[LOGIN_CSRF_COOKIE]}, login_token)
-    ids = {"assessment_id": assessment, "baby_id": baby, "record_id": record}
+    ids = {"assessment_id": assessment, "baby_id": baby, "record_id": record,
+           "observation_id": add_observation(app, assessment)}
     return Fuzzed(schemathesis.openapi.from_asgi("/openapi.json", app), logins, anonymous, ids, app)
 
 
