@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -176,6 +176,17 @@ def import_folder_command(
         )
 
 
+def _import_table(importer: Callable[..., ImportResult], src: Path, out: Path, columns: tuple[str, str, str],
+                  dataset: str | None) -> None:
+    """A CSV importer (images or videos) run on its path, subject and label columns."""
+    path_column, subject_column, label_column = columns
+    with user_errors(*USER_ERRORS):
+        _refuse_overwriting(out, src)
+        result = importer(src, path_column=path_column, subject_column=subject_column,
+                          label_column=label_column, dataset=dataset)
+        _finish(result, out)
+
+
 @import_app.command("csv")
 def import_csv_command(
     src: Annotated[Path, typer.Argument(help="CSV listing images; paths relative to the CSV's folder.")],
@@ -186,16 +197,7 @@ def import_csv_command(
     dataset: DatasetName = None,
 ) -> None:
     """Import any CSV with path, subject and label columns."""
-    with user_errors(*USER_ERRORS):
-        _refuse_overwriting(out, src)
-        result = import_csv(
-            src,
-            path_column=path_column,
-            subject_column=subject_column,
-            label_column=label_column,
-            dataset=dataset,
-        )
-        _finish(result, out)
+    _import_table(import_csv, src, out, (path_column, subject_column, label_column), dataset)
 
 
 @import_app.command("icopevid")
@@ -223,16 +225,7 @@ def import_videos_command(
     dataset: DatasetName = None,
 ) -> None:
     """Import a CSV of videos or video segments (start, end in seconds); every file is probed."""
-    with user_errors(*USER_ERRORS):
-        _refuse_overwriting(out, src)
-        result = import_videos(
-            src,
-            path_column=path_column,
-            subject_column=subject_column,
-            label_column=label_column,
-            dataset=dataset,
-        )
-        _finish(result, out)
+    _import_table(import_videos, src, out, (path_column, subject_column, label_column), dataset)
 
 
 def _counts_table(report: ValidationReport) -> Table:
