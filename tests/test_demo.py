@@ -28,3 +28,8 @@ def test_quick_demo_runs_every_stage(tmp_path: Path) -> None:
     table = json.loads((out / "model.table_ii.json").read_text())
     assert table["test_crops"] == len(read_manifest(out / "faces-test" / "faces.csv"))
     assert (out / "model.int8.onnx").stat().st_size < (out / "model.onnx").stat().st_size
+    # The demo's model codes the NFCS actions, and its observation windows are measured on synthetic video.
+    assert json.loads((out / "evaluation" / "final" / "model_config.json").read_text())["actions"]
+    windows = json.loads((out / "video-evaluation" / "results.json").read_text())
+    assert windows["pipp_r"]["windows"] >= 1 and windows["nfcs_p3"]["windows"] >= 1
+    assert windows["pipp_r"]["scored_without_face"] == 0

@@ -27,13 +27,16 @@ class DemoScale:
     epochs: int
     augment: str
     test_subjects: int  # held-out babies for Table II: at 30 (360 faces) one flipped label moves a metric ~0.5 pp
+    video_subjects: int  # synthetic video babies the observation windows are measured on
+    video_seconds: float
+    video_fps: float
 
 
 FULL = DemoScale(subjects=30, images_per_subject=12, size=256, input_size=112, repeats=3, epochs=40,
-                 augment="online", test_subjects=30)
+                 augment="online", test_subjects=30, video_subjects=2, video_seconds=120.0, video_fps=10.0)
 # --quick: a smoke run of every stage in about a minute (the test suite uses it).
 QUICK = DemoScale(subjects=6, images_per_subject=6, size=96, input_size=32, repeats=2, epochs=2,
-                  augment="none", test_subjects=4)
+                  augment="none", test_subjects=4, video_subjects=1, video_seconds=32.0, video_fps=2.0)
 
 
 def run_step(title: str, args: list[str]) -> None:
@@ -46,12 +49,13 @@ def run_step(title: str, args: list[str]) -> None:
 
 
 def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, list[str]]]:
-    """The demo's commands: synthesise -> faces -> evaluate (+ final model and card) -> export."""
+    """The demo's commands: synthesise -> faces -> evaluate (+ final model and card) -> export -> video."""
     synth, faces, runs = out / "synthetic", out / "faces", out / "evaluation"
     # Table II needs faces the final model never saw: new synthetic babies from another seed.
     test_synth, test_faces = out / "synthetic-test", out / "faces-test"
     final = runs / "final" / "best.pt"
     model = out / "model.onnx"
+    videos = out / "videos"
     return [
         ("1. synthetic newborn faces (known answer)", [
             "data", "synth", "--out", str(synth), "--subjects", str(scale.subjects),
@@ -61,12 +65,12 @@ def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, li
         ("3. face crops (boxes from the manifest)", [
             "faces", "extract", str(synth / "manifest.csv"), "--detector", "box", "--out", str(faces),
             "--size", str(scale.input_size)]),
-        ("4. evaluation: image-wise hold-out and subject-independent, then the final model", [
+        ("4. evaluation of P(pain) and the NFCS actions, both protocols, then the final model", [
             "evaluate", str(faces / "faces.csv"), "--protocol", "both", "--models", "mobilenet_v2",
             "--out", str(runs), "--repeats", str(scale.repeats), "--epochs", str(scale.epochs),
             "--input-size", str(scale.input_size), "--augment", scale.augment, "--seed", str(seed),
             # ImageNet features are not face features: train every layer (see docs/TRAINING.md).
-            "--finetune", "all", "--monitor", "ce", "--patience", "8", "--final"]),
+            "--finetune", "all", "--monitor", "ce", "--patience", "8", "--final", "--targets", "pain,nfcs"]),
         ("5. held-out synthetic babies for Table II", [
             "data", "synth", "--out", str(test_synth), "--subjects", str(scale.test_subjects),
             "--images-per-subject", str(scale.images_per_subject), "--size", str(scale.size),
@@ -77,6 +81,13 @@ def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, li
         ("7. ONNX export, int8, and Table II on the held-out babies", [
             "export", str(final), "--out", str(model), "--int8", "static",
             "--calibration", str(faces / "faces.csv"), "--table-ii", str(test_faces / "faces.csv")]),
+        ("8. synthetic videos of unseen babies (rest, procedure, recovery; per-frame truth)", [
+            "data", "synth-video", "--out", str(videos), "--subjects", str(scale.video_subjects),
+            "--seconds", f"{scale.video_seconds:g}", "--fps", f"{scale.video_fps:g}", "--size",
+            str(scale.size), "--seed", str(seed + 2000)]),
+        ("9. observation windows (PIPP-R facial items, NFCS-P-3 epochs) against the video truth", [
+            "evaluate-video", str(out / "model.int8.onnx"), str(videos), "--out", str(out / "video-evaluation"),
+            "--fps", f"{scale.video_fps:g}"]),
     ]
 
 
@@ -88,7 +99,7 @@ def serve_demo(out: Path, host: str, port: int) -> None:
     model = out / "model.int8.onnx"
     checkpoint = out / "evaluation" / "final" / "best.pt"  # what step 7 exported: explains the served model
     password = first_login(AppSettings())
-    console.rule("8. the bedside app")
+    console.rule("10. the bedside app")
     if password:
         console.print(f"first login: user 'nurse', password '{password}' (shown once)", markup=False)
     else:
