@@ -127,7 +127,7 @@ def test_large_downscale_does_not_alias() -> None:
 
 
 def test_crop_settings_validate_and_key() -> None:
-    assert CropSettings().key() == "size=224,margin=0.25,align=0"
+    assert CropSettings().key() == "size=224,margin=0.25,align=1"
     assert CropSettings(size=112, margin=0.1, align=True).key() == "size=112,margin=0.1,align=1"
     with pytest.raises(ValueError, match="margin"):
         CropSettings(margin=-0.1)

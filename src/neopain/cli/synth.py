@@ -30,6 +30,10 @@ def synth(
     seed: Seed = 0,
     size: Size = 256,
     label_noise: LabelNoise = 0.02,
+    preset: Annotated[
+        str, typer.Option("--preset", help="benchmark (default) or nicu: any angle, phototherapy, infrared, "
+                          "CPAP, pacifier, tape, a caregiver's hand")
+    ] = "benchmark",
 ) -> None:
     """Generate synthetic newborn faces with known NFCS actions, labels and region masks."""
     from neopain.data import synthesize
@@ -43,6 +47,7 @@ def synth(
             size=size,
             label_noise=label_noise,
             progress=track,
+            preset=preset,
         )
         summary = summarize(read_manifest(manifest))
     labels = ", ".join(f"{name}: {count}" for name, count in sorted(summary["labels"].items()))  # type: ignore[union-attr]

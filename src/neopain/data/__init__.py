@@ -18,6 +18,7 @@ _API = {
     "DatasetError": "importing",
     "ImportResult": "importing",
     "Problem": "importing",
+    "LANDMARK_NAMES": "manifest",
     "ManifestError": "manifest",
     "Sample": "manifest",
     "binary_task": "manifest",

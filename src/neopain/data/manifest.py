@@ -19,6 +19,14 @@ Video rows (a ``path`` with a video suffix, ``neopain.videoio.VIDEO_SUFFIXES``) 
 ``end`` (seconds: a segment of the video; rows of one video are then told apart by their segment), and
 frames cut from a video keep their ``frame`` index and time ``t``. These columns are written only when a
 row has one, so image manifests keep their bytes and their ``manifest_hash``.
+
+Two more groups are written the same way, only when some row has one:
+
+* ``lm_<point>_x, lm_<point>_y``: the face's five landmarks in image pixels (``LANDMARK_NAMES``: the
+  synthetic faces' truth, or the detector's points that ``faces extract`` keeps), all ten or none;
+* ``conditions``: what the picture shows of the ward, ``;``-separated words (``phototherapy``,
+  ``infrared``, ``cpap_mask``, ...), and ``hidden``: the NFCS regions (``neopain.nfcs.REGIONS``) that
+  cannot be seen, ``;``-separated.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from neopain.atomic import atomic_path
-from neopain.nfcs import ACTIONS, LABELS
+from neopain.nfcs import ACTION_REGION, ACTIONS, LABELS, REGIONS
 from neopain.videoio import is_video_file
 
 BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")
@@ -42,6 +50,10 @@ OPTIONAL_COLUMNS = (*BOX_COLUMNS, *ACTION_COLUMNS, "nfcs_score", "source_path", 
 COLUMNS = (*BASE_COLUMNS, *OPTIONAL_COLUMNS)
 # Written after COLUMNS, and only when some row has one (see the module doc).
 VIDEO_COLUMNS = ("start", "end", "frame", "t")
+LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "right_mouth", "left_mouth")
+"""Landmark order of RetinaFace and YuNet; "right" is the subject's right (the image's left)."""
+LANDMARK_COLUMNS = tuple(f"lm_{name}_{axis}" for name in LANDMARK_NAMES for axis in "xy")
+CONDITION_COLUMNS = ("conditions", "hidden")
 REQUIRED_COLUMNS = ("path", "subject")
 VALID_LABELS = (*LABELS, "")
 
@@ -69,6 +81,13 @@ class Sample:
     end: float | None = None
     frame: int | None = None  # a frame cut from a video: its index and time (seconds)
     t: float | None = None
+    landmarks: tuple[float, ...] | None = None  # 5 (x, y) points flattened, LANDMARK_NAMES order
+    conditions: tuple[str, ...] = ()  # the ward's conditions in the picture (phototherapy, cpap_mask, ...)
+    hidden: tuple[str, ...] = ()  # NFCS regions that cannot be seen
+
+    def __post_init__(self) -> None:
+        if self.landmarks is not None and len(self.landmarks) != 2 * len(LANDMARK_NAMES):
+            raise ValueError(f"landmarks need {2 * len(LANDMARK_NAMES)} numbers, got {len(self.landmarks)}")
 
     def with_(self, **changes: object) -> Sample:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -80,6 +99,10 @@ class Sample:
     @property
     def has_video_fields(self) -> bool:
         return any(v is not None for v in (self.start, self.end, self.frame, self.t))
+
+    @property
+    def has_condition_fields(self) -> bool:
+        return bool(self.conditions or self.hidden)
 
     @property
     def key(self) -> str:
@@ -150,6 +173,28 @@ def _parse_video(file: Path | str, row: int, record: dict[str, str]) -> dict[str
     return values
 
 
+def _parse_landmarks(file: Path | str, row: int, record: dict[str, str]) -> tuple[float, ...] | None:
+    """All ten ``lm_*`` numbers, or None when every cell is empty."""
+    values = [_parse_float(file, row, c, record.get(c, "") or "") for c in LANDMARK_COLUMNS]
+    if all(v is None for v in values):
+        return None
+    missing = [c for c, v in zip(LANDMARK_COLUMNS, values) if v is None]
+    if missing:
+        raise _row_error(file, row, missing[0], "landmarks need all ten lm_* columns, or none")
+    return tuple(float(v) for v in values if v is not None)
+
+
+def _parse_words(file: Path | str, row: int, name: str, value: str, known: Sequence[str] = ()) -> tuple[str, ...]:
+    """A ``;``-separated list of lowercase words (``known`` ones only, when given)."""
+    words = tuple(w.strip() for w in value.split(";") if w.strip())
+    for word in words:
+        if known and word not in known:
+            raise _row_error(file, row, name, f"'{word}' is not one of {', '.join(known)}")
+        if not word.replace("_", "").isalnum() or word != word.lower():
+            raise _row_error(file, row, name, f"'{word}' is not a lowercase word (letters, digits, _)")
+    return words
+
+
 def _parse_actions(file: Path | str, row: int, record: dict[str, str]) -> dict[str, int] | None:
     """The coded actions of a row: an empty or missing ``nfcs_<action>`` cell is unknown (left out of the
     dict), never absent; None when the row codes no action at all."""
@@ -193,6 +238,9 @@ def sample_from_record(record: dict[str, str], file: Path | str = "<memory>", ro
         source_path=(record.get("source_path") or "").strip(),
         mask_path=(record.get("mask_path") or "").strip(),
         **_parse_video(file, row, record),  # type: ignore[arg-type]
+        landmarks=_parse_landmarks(file, row, record),
+        conditions=_parse_words(file, row, "conditions", record.get("conditions") or ""),
+        hidden=_parse_words(file, row, "hidden", record.get("hidden") or "", REGIONS),
     )
 
 
@@ -218,6 +266,10 @@ def sample_to_record(sample: Sample) -> dict[str, str]:
         # Only then: an image row's record (and so manifest_hash) stays what it always was.
         record.update(start=_seconds(sample.start), end=_seconds(sample.end), t=_seconds(sample.t))
         record["frame"] = "" if sample.frame is None else str(sample.frame)
+    if sample.landmarks is not None:
+        record.update({c: f"{v:g}" for c, v in zip(LANDMARK_COLUMNS, sample.landmarks)})
+    if sample.has_condition_fields:
+        record.update(conditions=";".join(sample.conditions), hidden=";".join(sample.hidden))
     return record
 
 
@@ -257,14 +309,15 @@ def _check_duplicates(file: Path | str, samples: Sequence[Sample]) -> None:
 
 def nfcs_table(samples: Sequence[Sample], actions: Sequence[str]) -> np.ndarray:
     """N x (A + 1) float32: each action's 0/1 label, then ``nfcs_score``; NaN where a row does not code it
-    (unknown, never absent)."""
+    or its region is ``hidden`` (unknown, never absent; the score too, with an item hidden)."""
     table = np.full((len(samples), len(actions) + 1), np.nan, np.float32)
     for i, sample in enumerate(samples):
         coded = sample.actions or {}
+        hidden = [a for a in actions if ACTION_REGION[a] in sample.hidden]
         for j, action in enumerate(actions):
-            if action in coded:
+            if action in coded and action not in hidden:
                 table[i, j] = float(coded[action])
-        if sample.nfcs_score is not None:
+        if sample.nfcs_score is not None and not hidden:
             table[i, -1] = float(sample.nfcs_score)
     return table
 
@@ -274,13 +327,25 @@ def write_manifest(samples: Iterable[Sample], file: str | Path) -> Path:
     file = Path(file)
     samples = list(samples)
     _check_duplicates(file, samples)
-    columns = [*COLUMNS, *VIDEO_COLUMNS] if any(s.has_video_fields for s in samples) else list(COLUMNS)
+    columns = _columns(samples)
     with atomic_path(file) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for sample in samples:
             writer.writerow(sample_to_record(sample))
     return file
+
+
+def _columns(samples: Sequence[Sample]) -> list[str]:
+    """COLUMNS, then each optional group some row uses (so older manifests keep their bytes)."""
+    columns = list(COLUMNS)
+    if any(s.has_video_fields for s in samples):
+        columns += VIDEO_COLUMNS
+    if any(s.landmarks is not None for s in samples):
+        columns += LANDMARK_COLUMNS
+    if any(s.has_condition_fields for s in samples):
+        columns += CONDITION_COLUMNS
+    return columns
 
 
 def resolve_path(manifest_file: str | Path, path: str) -> Path:

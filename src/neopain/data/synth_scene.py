@@ -170,14 +170,15 @@ def _paste(image: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, matrix: np.nda
 
 def hand(
     image: np.ndarray, place: Placement, ident: Identity, light: Light, rng: np.random.Generator
-) -> None:
-    """A newborn's fist near the face (sometimes over a cheek or the mouth), with its forearm."""
+) -> np.ndarray:
+    """A newborn's fist near the face (sometimes over a cheek or the mouth), with its forearm; returns its
+    coverage."""
     s = 0.3 * rng.uniform(0.85, 1.15)
     angle = rng.uniform(-np.pi, np.pi)
     side = rng.choice([-1.0, 1.0])
     offset = (side * rng.uniform(0.55, 1.15), rng.uniform(0.0, 1.0))
     outward = np.arctan2(offset[1], offset[0]) + rng.uniform(-0.6, 0.6)
-    fist(image, place, ident, light, s, offset, outward if rng.random() < 0.8 else angle)
+    return fist(image, place, ident, light, s, offset, outward if rng.random() < 0.8 else angle)
 
 
 def fist(
@@ -215,14 +216,16 @@ def _stroke(size: int, points: np.ndarray, width_px: float) -> np.ndarray:
     return layer.astype(np.float32) / 255
 
 
-def _blend(image: np.ndarray, cover: np.ndarray, colour, opacity: float) -> None:
+def _blend(image: np.ndarray, cover: np.ndarray, colour, opacity: float) -> np.ndarray:
     a = (cover * opacity)[..., None]
     image *= 1 - a
     image += a * np.asarray(colour, np.float32)
+    return a[..., 0]
 
 
-def tube(image: np.ndarray, place: Placement, ident: Identity, rng: np.random.Generator) -> None:
-    """A nasogastric (from a nostril) or oral tube running off the face, taped to the cheek."""
+def tube(image: np.ndarray, place: Placement, ident: Identity, rng: np.random.Generator) -> np.ndarray:
+    """A nasogastric (from a nostril) or oral tube running off the face, taped to the cheek; returns the
+    coverage of tube and tape."""
     size = image.shape[0]
     side = rng.choice([-1.0, 1.0])
     oral = rng.random() < 0.3
@@ -232,7 +235,7 @@ def tube(image: np.ndarray, place: Placement, ident: Identity, rng: np.random.Ge
     width = (0.06 if oral else 0.035) * place.scale
     tint = (0.9, 0.93, 0.95) if oral else (0.95, 0.9, 0.7)
     _blend(image, _stroke(size, path, width + 1.5), (0.35, 0.35, 0.35), 0.35)
-    _blend(image, _stroke(size, path, width), tint, 0.85)
+    cover = _blend(image, _stroke(size, path, width), tint, 0.85)
     _blend(image, _stroke(size, path, max(1.0, width * 0.3)), (1.0, 1.0, 1.0), 0.45)
     centre = np.array([side * rng.uniform(0.45, 0.65), ident.mouth_y - rng.uniform(0.0, 0.2)])
     w, h = rng.uniform(0.18, 0.3), rng.uniform(0.1, 0.18)
@@ -240,11 +243,11 @@ def tube(image: np.ndarray, place: Placement, ident: Identity, rng: np.random.Ge
     layer = np.zeros((size, size), np.uint8)
     cv2.fillPoly(layer, [np.round(place.to_image(corners) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
     tape = soften(layer.astype(np.float32) / 255, 0.6)
-    _blend(image, tape, _TAPE[rng.integers(len(_TAPE))], rng.uniform(0.55, 0.9))
+    return np.maximum(cover, _blend(image, tape, _TAPE[rng.integers(len(_TAPE))], rng.uniform(0.55, 0.9)))
 
 
-def finger(image: np.ndarray, place: Placement, light: Light, rng: np.random.Generator) -> None:
-    """A caregiver's gloved finger reaching onto the face: a partial occlusion."""
+def finger(image: np.ndarray, place: Placement, light: Light, rng: np.random.Generator) -> np.ndarray:
+    """A caregiver's gloved finger reaching onto the face: a partial occlusion; returns its coverage."""
     canvas = Canvas(ppu=max(place.scale, 4.0), extent=1.6)
     width = rng.uniform(0.09, 0.14)
     diffuse, spec, alpha = _ellipsoids(canvas, [((0.8, 0.0), (1.6, width), 0.12)], light)
@@ -252,7 +255,7 @@ def finger(image: np.ndarray, place: Placement, light: Light, rng: np.random.Gen
     rgb = glove * diffuse[..., None] + spec[..., None]
     tip = (rng.uniform(-0.6, 0.6), rng.uniform(-0.5, 0.8))
     angle = rng.uniform(-np.pi, np.pi)
-    _paste(image, rgb.astype(np.float32), alpha, place.canvas_matrix(canvas, tip, angle))
+    return _paste(image, rgb.astype(np.float32), alpha, place.canvas_matrix(canvas, tip, angle))
 
 
 def camera(

@@ -19,25 +19,16 @@ import numpy as np
 
 from neopain.atomic import atomic_write_bytes
 from neopain.data.synth_identity import Expression, Identity, face_ellipse, sample_identity
+from neopain.data.synth_render import SceneDraws, face_box, half_extents, render_scene
 from neopain.data.synth_scene import Placement, fist
 from neopain.data.synth_timeline import PHASES, Timeline, VideoConfig, plan
-from neopain.data.synthetic import (
-    Progress,
-    SceneDraws,
-    SynthConfig,
-    face_box,
-    half_extents,
-    render_scene,
-    sample_light,
-)
-from neopain.nfcs import ACTIONS, REGIONS, region_bit
+from neopain.data.synthetic import Progress, SynthConfig, sample_light
+from neopain.nfcs import ACTIONS
 from neopain.videoio import write_video
 
 DATASET = "synthetic-video"
 # Seed-sequence tags of a video's own streams (the timeline's parts use 11-15; the stills' 1-3).
 _IDENTITY, _SCENE, _GRAIN, _PLACE = 21, 22, 23, 24
-# A region counts as hidden when less than this share of it shows (under a hand or outside the frame).
-HIDDEN_BELOW = 0.5
 # The face counts as in view while at least this share of its box lies inside the frame.
 VISIBLE_FROM = 0.5
 
@@ -150,12 +141,12 @@ class _Baby:
 
         expr = self.expression(k)
         scene = render_scene(self.scene, self.identity, expr, place, self.light, self.draws(k), hands)
-        under = np.max(cover, axis=0) >= 0.5 if cover else np.zeros(scene.mask.shape, bool)
+        passing = np.max(cover, axis=0) if cover else None
         box = face_box(self.identity, place)
         visible = _inside_share(box, self.config.size) >= VISIBLE_FROM
         truth = FrameTruth(
             frame=k, t=t, phase=PHASES[int(self.phases[k])], face_visible=visible,
-            hidden=_hidden(scene.mask, scene.head_mask, under), blink=bool(self.blinks[k]),
+            hidden=scene.hidden(passing), blink=bool(self.blinks[k]),
             box=box if visible else None, intensity={a: float(self.intensities[a][k]) for a in ACTIONS},
         )
         return scene.pixels, truth
@@ -166,19 +157,6 @@ def _inside_share(box: tuple[float, float, float, float], size: int) -> float:
     inside_w = max(0.0, min(x + w, size) - max(x, 0.0))
     inside_h = max(0.0, min(y + h, size) - max(y, 0.0))
     return inside_w * inside_h / (w * h)
-
-
-def _hidden(mask: np.ndarray, head_mask: np.ndarray, under: np.ndarray) -> tuple[str, ...]:
-    """Regions of which less than HIDDEN_BELOW shows: the head's canvas has one pixel per image pixel, so
-    its region areas are what the frame would show with nothing in the way."""
-    hidden = []
-    for region in REGIONS:
-        bit = np.uint8(region_bit(region))
-        full = int(np.count_nonzero(head_mask & bit))
-        seen = int(np.count_nonzero(((mask & bit) > 0) & ~under))
-        if full and seen < HIDDEN_BELOW * full:
-            hidden.append(region)
-    return tuple(hidden)
 
 
 def _f(value: float, digits: int = 3) -> str:

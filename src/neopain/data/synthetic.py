@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from neopain.data.manifest import Sample, write_manifest
-from neopain.data.synth_draw import Canvas, Light, rotate_light
-from neopain.data.synth_face import EXTENT, render_head
+from neopain.data.synth_draw import Light
 from neopain.data.synth_identity import Expression, Identity, face_ellipse, sample_identity
-from neopain.data.synth_scene import Placement, background, camera, finger, hand, swaddle, tube
+from neopain.data.synth_render import SceneDraws, face_box, face_landmarks, half_extents, render_scene
+from neopain.data.synth_scene import Placement
+from neopain.data.synth_ward import WardPlan, WardRates
 from neopain.imageio import write_image
 from neopain.nfcs import ACTIONS, PAIN_THRESHOLD
 
@@ -52,8 +52,11 @@ REST_ODDS: dict[str, float] = {
 # Actions that cannot show with closed lips.
 _NEEDS_OPEN_LIPS = ("mouth_stretch_vertical", "taut_tongue", "tongue_protrusion")
 
-# Seed-sequence tags keep the identity, image and label-noise streams apart.
-_IDENTITY, _IMAGE, _NOISE = 1, 2, 3
+# Seed-sequence tags keep the identity, image, label-noise and ward streams apart.
+_IDENTITY, _IMAGE, _NOISE, _WARD = 1, 2, 3, 4
+__all__ = ["PRESETS", "SceneDraws", "SynthConfig", "SynthImage", "face_box", "generate", "half_extents",
+           "identity_for", "render_image", "render_scene", "sample_expression", "sample_light", "subject_id",
+           "synthesize"]
 
 Progress = Callable[[Iterable[Any], str, int], Iterable[Any]]
 
@@ -77,6 +80,18 @@ class SynthConfig:
     finger_rate: float = 0.2
     blur_max: float = 1.4  # Gaussian sigma in pixels at 256 px
     noise_max: float = 0.04  # sensor noise sigma on a 0..1 scale
+    # The ward's conditions (docs/SYNTHETIC.md), off by default so the benchmark keeps its bytes.
+    phototherapy_rate: float = 0.0  # blue lamps, eye shields on
+    infrared_rate: float = 0.0  # a night camera's grey frame
+    cpap_rate: float = 0.0  # nasal prongs or a mask, with straps
+    pacifier_rate: float = 0.0
+    tape_rate: float = 0.0
+    caregiver_hand_rate: float = 0.0
+
+    @property
+    def ward(self) -> WardRates:
+        return WardRates(self.phototherapy_rate, self.infrared_rate, self.cpap_rate, self.pacifier_rate,
+                         self.tape_rate, self.caregiver_hand_rate)
 
     def __post_init__(self) -> None:
         checks = {
@@ -86,12 +101,27 @@ class SynthConfig:
             "size": self.size >= 32,
             "label_noise": 0.0 <= self.label_noise <= 0.5,
             "pain_rate": 0.0 <= self.pain_rate <= 1.0,
-            "roll_max_deg": 0.0 <= self.roll_max_deg <= 90.0,
+            "roll_max_deg": 0.0 <= self.roll_max_deg <= 180.0,
             "face_width": 0.1 <= self.face_width[0] <= self.face_width[1] <= 0.7,
+            **{name: 0.0 <= value <= 1.0 for name, value in self._rates().items()},
         }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"SynthConfig: invalid {name}={getattr(self, name)!r}")
+
+    def _rates(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name.endswith("_rate")}
+
+
+# Named sets of knobs for ``neopain data synth --preset``: "nicu" turns every ward condition on and lets the
+# face lie at any angle (the phone is held any way over the cot).
+PRESETS: dict[str, dict[str, float]] = {
+    "benchmark": {},
+    "nicu": {
+        "roll_max_deg": 180.0, "phototherapy_rate": 0.2, "infrared_rate": 0.2, "cpap_rate": 0.25,
+        "pacifier_rate": 0.15, "tape_rate": 0.15, "caregiver_hand_rate": 0.12,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -104,6 +134,9 @@ class SynthImage:
     expression: Expression
     pain_state: bool
     label: str
+    landmarks: tuple[float, ...] = ()
+    conditions: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
 
 
 def identity_for(config: SynthConfig, subject: int) -> Identity:
@@ -145,21 +178,6 @@ def _placement(config: SynthConfig, ident: Identity, rng: np.random.Generator) -
     return Placement((float(cx - offset[0]), float(cy - offset[1])), float(scale), float(roll))
 
 
-def half_extents(ident: Identity, scale: float, roll: float) -> tuple[float, float]:
-    """Half-width and half-height in pixels of the axis-aligned box around the rotated face ellipse."""
-    _, (ax, by) = face_ellipse(ident)
-    c, s = np.cos(roll), np.sin(roll)
-    return float(scale * np.hypot(ax * c, by * s)), float(scale * np.hypot(ax * s, by * c))
-
-
-def face_box(ident: Identity, place: Placement) -> tuple[float, float, float, float]:
-    """The tight axis-aligned box (x, y, w, h) in image pixels around the rotated face ellipse."""
-    (fx, fy), _ = face_ellipse(ident)
-    cx, cy = place.to_image(np.array([(fx, fy)]))[0]
-    hx, hy = half_extents(ident, place.scale, place.roll)
-    return (round(cx - hx, 2), round(cy - hy, 2), round(2 * hx, 2), round(2 * hy, 2))
-
-
 def sample_light(rng: np.random.Generator) -> Light:
     azimuth = rng.uniform(0, 2 * np.pi)
     lateral = rng.uniform(0.2, 0.9)
@@ -170,93 +188,6 @@ def sample_light(rng: np.random.Generator) -> Light:
     )
 
 
-def _warp_mask(
-    mask: np.ndarray, matrix: np.ndarray, size: int, box: tuple[float, float, float, float]
-) -> np.ndarray:
-    """Regions in image pixels, cut to the face box so rounding never puts a region outside it."""
-    out = cv2.warpAffine(mask, matrix, (size, size), flags=cv2.INTER_NEAREST, borderValue=0)
-    x, y, w, h = box
-    keep = np.zeros_like(out)
-    keep[int(np.ceil(y)) : int(np.floor(y + h)) + 1, int(np.ceil(x)) : int(np.floor(x + w)) + 1] = 1
-    return out * keep
-
-
-@dataclass(frozen=True)
-class SceneDraws:
-    """The random streams one scene draws from, in this order: backdrop, head detail, cot, camera, grain.
-
-    A still draws them all from its one generator (``SceneDraws.one``); a video gives each its own, seeded
-    per video, so the cot and the camera stay put while the face moves and only the grain changes.
-    """
-
-    backdrop: np.random.Generator
-    head: np.random.Generator
-    cot: np.random.Generator
-    camera: np.random.Generator
-    grain: np.random.Generator
-
-    @classmethod
-    def one(cls, rng: np.random.Generator) -> SceneDraws:
-        return cls(rng, rng, rng, rng, rng)
-
-
-@dataclass(frozen=True)
-class Scene:
-    """A rendered scene: the picture, its region mask in image pixels, and the head's unclipped mask."""
-
-    pixels: np.ndarray  # uint8 BGR
-    mask: np.ndarray  # uint8, bit i = region i, clipped to the face box
-    head_mask: np.ndarray  # the same regions on the head's own canvas (one canvas pixel ~ one image pixel)
-
-
-Overlay = Callable[[np.ndarray], None]
-
-
-def render_scene(
-    config: SynthConfig,
-    ident: Identity,
-    expr: Expression,
-    place: Placement,
-    light: Light,
-    draws: SceneDraws,
-    overlay: Overlay | None = None,
-) -> Scene:
-    """The head making ``expr`` placed in the cot, the occluders, ``overlay`` (drawn last), the camera."""
-    image = background(config.size, draws.backdrop)
-    canvas = Canvas(ppu=place.scale, extent=EXTENT)
-    head = render_head(ident, expr, canvas, rotate_light(light, place.roll), draws.head)
-    matrix = place.canvas_matrix(canvas)
-    prem = cv2.warpAffine(
-        head.rgb * head.alpha[..., None], matrix, (config.size, config.size), flags=cv2.INTER_LINEAR
-    )
-    alpha = cv2.warpAffine(head.alpha, matrix, (config.size, config.size), flags=cv2.INTER_LINEAR)[..., None]
-    image = image * (1 - alpha) + prem
-    _cot(config, image, place, ident, light, draws.cot)
-    if overlay is not None:
-        overlay(image)
-    pixels = camera(image, draws.camera, config.blur_max, config.noise_max, draws.grain)
-    mask = _warp_mask(head.mask, matrix, config.size, face_box(ident, place))
-    return Scene(pixels, mask, head.mask)
-
-
-def _cot(
-    config: SynthConfig,
-    image: np.ndarray,
-    place: Placement,
-    ident: Identity,
-    light: Light,
-    rng: np.random.Generator,
-) -> None:
-    """Swaddle, fists, tube and a caregiver's finger, each as often as the config says."""
-    swaddle(image, place, rng)
-    for _ in range(int(rng.random() < config.hand_rate) * int(rng.integers(1, 3))):
-        hand(image, place, ident, light, rng)
-    if rng.random() < config.tube_rate:
-        tube(image, place, ident, rng)
-    if rng.random() < config.finger_rate:
-        finger(image, place, light, rng)
-
-
 def render_image(config: SynthConfig, ident: Identity, subject: int, k: int) -> SynthImage:
     """Render image k of a subject; depends only on (config, subject, k)."""
     rng = np.random.default_rng([config.seed, subject, _IMAGE, k])
@@ -264,13 +195,18 @@ def render_image(config: SynthConfig, ident: Identity, subject: int, k: int) -> 
     expr = sample_expression(rng, pain)
     place = _placement(config, ident, rng)
     light = sample_light(rng)
-    scene = render_scene(config, ident, expr, place, light, SceneDraws.one(rng))
+    draws = SceneDraws.one(rng)
+    if config.ward.any:
+        ward_rng = np.random.default_rng([config.seed, subject, _WARD, k])
+        draws = SceneDraws(rng, rng, rng, rng, rng, WardPlan.draw(config.ward, ward_rng), ward_rng)
+    scene = render_scene(config, ident, expr, place, light, draws)
     box = face_box(ident, place)
     present = expr.present()
     label = "pain" if sum(present.values()) >= PAIN_THRESHOLD else "no_pain"
     if np.random.default_rng([config.seed, subject, _NOISE, k]).random() < config.label_noise:
         label = "no_pain" if label == "pain" else "pain"
-    return SynthImage(scene.pixels, scene.mask, box, expr, pain, label)
+    return SynthImage(scene.pixels, scene.mask, box, expr, pain, label, face_landmarks(ident, place),
+                      scene.conditions, scene.hidden())
 
 
 def _name(subject: int, k: int) -> str:
@@ -295,6 +231,9 @@ def _sample(seed: int, ident: Identity, subject: int, k: int, rendered: SynthIma
         actions=present,
         nfcs_score=float(sum(present.values())),
         mask_path=f"masks/{_name(subject, k)}",
+        landmarks=rendered.landmarks,
+        conditions=rendered.conditions,
+        hidden=rendered.hidden,
     )
 
 
@@ -326,13 +265,17 @@ def synthesize(
     size: int = 256,
     label_noise: float = SynthConfig.label_noise,
     progress: Progress | None = None,
+    preset: str = "benchmark",
 ) -> Path:
-    """Generate the synthetic benchmark; returns ``out_dir/manifest.csv``."""
+    """Generate the synthetic benchmark (or a ``PRESETS`` variant); returns ``out_dir/manifest.csv``."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown synthetic preset '{preset}'; choose one of {', '.join(PRESETS)}")
     config = SynthConfig(
         subjects=subjects,
         images_per_subject=images_per_subject,
         seed=seed,
         size=size,
         label_noise=label_noise,
+        **PRESETS[preset],  # type: ignore[arg-type]
     )
     return generate(out_dir, config, progress)

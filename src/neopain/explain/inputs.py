@@ -28,12 +28,12 @@ from neopain.faces import (
     DetectorInputError,
     Face,
     FaceDetector,
-    canonical_in_crop,
     canonical_landmarks,
     choose_face,
     create_detector,
     crop_face,
     crop_mask,
+    landmarks_in_crop,
     present_regions,
     scale_points,
     transform_points,
@@ -150,9 +150,12 @@ class _Reader:
             else:
                 layout = "canonical (no face in crop)"
         if landmarks is None:
-            landmarks = canonical_in_crop(
-                source.sample.box if source.sample else None, side, self.settings.margin
+            sample = source.sample
+            landmarks, placed = landmarks_in_crop(
+                sample.box if sample else None, sample.landmarks if sample else None, side,
+                self.settings.margin, self.settings.align,
             )
+            layout = layout if placed == "canonical" else placed
         mask = self._read_mask(source, (side, side))
         if side != self.size:
             crop = cv2.resize(
@@ -169,7 +172,8 @@ class _Reader:
     def _face(self, image: np.ndarray, source: _Source) -> Face:
         if self.detector is None:
             if source.sample is not None and source.sample.box is not None:
-                return Face(*source.sample.box, score=1.0)
+                points = source.sample.landmarks
+                return Face(*source.sample.box, score=1.0, landmarks=None if points is None else np.asarray(points))
             # An image without a box under 'box': the image is taken as a face crop already.
             h, w = image.shape[:2]
             side = min(h, w) / (1.0 + 2.0 * self.settings.margin)

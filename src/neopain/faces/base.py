@@ -13,11 +13,24 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from neopain.data import LANDMARK_NAMES
+
 if TYPE_CHECKING:
     from neopain.data import Sample
 
-LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "right_mouth", "left_mouth")
-"""Landmark order of RetinaFace and YuNet; "right" is the subject's right (the image's left)."""
+__all__ = [
+    "LANDMARK_NAMES",
+    "BoxDetector",
+    "DetectorInputError",
+    "Face",
+    "FaceDetector",
+    "available_detectors",
+    "box_iou",
+    "check_image",
+    "choose_face",
+    "create_detector",
+    "register_detector",
+]
 
 
 class DetectorInputError(ValueError):
@@ -161,7 +174,9 @@ class BoxDetector(FaceDetector):
         if sample.box is None:
             raise DetectorInputError("no face box in the manifest row (box_x, box_y, box_w, box_h are empty)")
         height, width = image_bgr.shape[:2]
-        face = Face(*sample.box, score=1.0)
+        # The manifest's landmarks (the synthetic truth, or points kept by a detector) let the crop be
+        # rolled upright and the regions sit on the face, as the detector's points do at the bedside.
+        face = Face(*sample.box, score=1.0, landmarks=None if sample.landmarks is None else np.asarray(sample.landmarks))
         if face.iou((0.0, 0.0, float(width), float(height))) <= 0.0:
             raise DetectorInputError(f"the manifest box {sample.box} lies outside the {width}x{height} image")
         return [face]
@@ -171,7 +186,7 @@ class BoxDetector(FaceDetector):
         return self.name
 
     def cache_tag(self, sample: Sample) -> str:
-        return f"{self.name}:{sample.box}"
+        return f"{self.name}:{sample.box}" + ("" if sample.landmarks is None else f":{sample.landmarks}")
 
 
 _BACKENDS: dict[str, str] = {

@@ -25,11 +25,15 @@ _PRESHRINK_BELOW = 0.5
 
 @dataclass(frozen=True)
 class CropSettings:
-    """How faces are cut: output side in pixels, margin per side as a fraction of the box side, align."""
+    """How faces are cut: output side in pixels, margin per side as a fraction of the box side, align.
+
+    ``align`` rolls the crop upright from the landmarks (the eye line level, the mouth below), by default:
+    a phone held at any angle, or a baby lying sideways, gives the classifier the upright face it learnt.
+    """
 
     size: int = 224
     margin: float = 0.25
-    align: bool = False
+    align: bool = True
 
     def __post_init__(self) -> None:
         if self.size < 8:

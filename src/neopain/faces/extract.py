@@ -202,6 +202,7 @@ class _Extractor:
             path=outputs.crop.relative_to(self.out_dir).as_posix(),
             source_path=_relative_to(image_path, self.out_dir),
             box=tuple(float(v) for v in entry.face.box),
+            landmarks=_landmarks(entry.face),
             mask_path=mask_path,
         )
 
@@ -229,6 +230,7 @@ class _Extractor:
             path=crop.relative_to(self.out_dir).as_posix(),
             source_path=_relative_to(video, self.out_dir),
             box=tuple(float(v) for v in entry.face.box),
+            landmarks=_landmarks(entry.face),
             mask_path="",
             frame=index,
             t=round(t, 6),
@@ -273,6 +275,11 @@ def _units(manifest: Path, samples: Sequence[Sample]) -> list[Sample | list[Samp
             units.append(videos[path])
         videos[path].append(sample)
     return units
+
+
+def _landmarks(face: Face) -> tuple[float, ...] | None:
+    """The chosen face's five points in image pixels, kept so the regions can be placed on the face."""
+    return None if face.landmarks is None else tuple(round(float(v), 2) for v in face.landmarks.ravel())
 
 
 def _relative_to(path: Path, folder: Path) -> str:

@@ -21,7 +21,7 @@ of one image sum to at most 1. Polygons are clipped to the crop; a region with l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -38,6 +38,7 @@ __all__ = [
     "canonical_in_crop",
     "canonical_landmarks",
     "clip_polygon",
+    "landmarks_in_crop",
     "mask_shares",
     "place_regions",
     "polygon_area",
@@ -213,6 +214,22 @@ def canonical_in_crop(
         return canonical_landmarks(central_box(crop_size, margin))
     affine = crop_affine(Face(*box, score=1.0), crop_size, margin)
     return transform_points(affine, canonical_landmarks(box))
+
+
+def landmarks_in_crop(
+    box: tuple[float, float, float, float] | None,
+    landmarks: Sequence[float] | np.ndarray | None,
+    crop_size: int,
+    margin: float,
+    align: bool = False,
+) -> tuple[np.ndarray, str]:
+    """A faces-manifest row's landmarks in its crop's pixels and their source: the row's own points (kept
+    by ``faces extract``) through the affine that cut the crop, else the canonical layout of its box."""
+    if box is None or landmarks is None:
+        return canonical_in_crop(box, crop_size, margin), "canonical"
+    points = np.asarray(landmarks, np.float64).reshape(5, 2)
+    affine = crop_affine(Face(*box, score=1.0, landmarks=points), crop_size, margin, align)
+    return transform_points(affine, points), "landmarks"
 
 
 def scale_points(points: np.ndarray, src: int, dst: int) -> np.ndarray:

@@ -5,8 +5,9 @@ nasolabial folds, mouth, chin), 0 elsewhere; or one per region (``region_parts``
 Two sources:
 
 - ``mask``: the true region masks of the manifest's ``mask_path`` column (the synthetic benchmark);
-- ``placed``: the regions placed, as ``neopain explain`` places them, from the canonical landmarks of
-  each row's face box through the crop that ``faces extract`` cut (``crop.json``). Any dataset has these.
+- ``placed``: the regions placed, as ``neopain explain`` places them, from each row's landmarks (kept by
+  ``faces extract``; the canonical layout of its face box when it has none) through the crop that
+  ``faces extract`` cut (``crop.json``). Any dataset has these.
 
 ``auto`` takes ``mask`` when every row has a mask and ``placed`` otherwise.
 """
@@ -22,7 +23,7 @@ import torch
 from PIL import Image
 
 from neopain.data import Sample, resolve_path
-from neopain.faces import CropSettings, canonical_in_crop, place_regions, read_crop_file, scale_points
+from neopain.faces import CropSettings, landmarks_in_crop, place_regions, read_crop_file, scale_points
 from neopain.nfcs import REGIONS, region_bit
 
 REGION_SOURCES = ("auto", "mask", "placed")
@@ -61,8 +62,8 @@ def _true_parts(sample: Sample, manifest_file: str | Path, size: int) -> np.ndar
 
 
 def _placed_parts(sample: Sample, crop: CropSettings, size: int) -> np.ndarray:
-    landmarks = scale_points(canonical_in_crop(sample.box, crop.size, crop.margin), crop.size, size)
-    layout = place_regions(landmarks, size, source="canonical")
+    points, source = landmarks_in_crop(sample.box, sample.landmarks, crop.size, crop.margin, crop.align)
+    layout = place_regions(scale_points(points, crop.size, size), size, source=source)
     return np.stack([layout.masks[r] for r in REGIONS]).astype(np.uint8)
 
 
