@@ -1,5 +1,5 @@
-"""Faces found and cut: detectors (YuNet, RetinaFace, boxes), the training / serving crop, and where
-the NFCS regions lie on a face. Importing it never imports torch (RetinaFace's torch backend loads on use).
+"""Faces found and cut: detectors (YuNet, RetinaFace, boxes, any of them at any roll), the training / serving
+crop, and where the NFCS regions lie on a face. Importing it never imports torch (RetinaFace loads on use).
 """
 
 from __future__ import annotations
@@ -41,6 +41,15 @@ _API = {
     "region_shares": "regions",
     "scale_points": "regions",
     "export_retinaface_onnx": "retinaface",
+    "ROTATION_MODES": "rotate",
+    "RotatingDetector": "rotate",
+    "roll_affine": "rotate",
+    "roll_image": "rotate",
+    "turn_face": "rotate",
+    "turn_image": "rotate",
+    "unroll_face": "rotate",
+    "unturn_face": "rotate",
+    "upright_detector": "rotate",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)

@@ -16,7 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from neopain.faces import CropSettings, Face, FaceDetector, choose_face, create_detector, crop_with
+from neopain.faces import (
+    CropSettings,
+    Face,
+    FaceDetector,
+    choose_face,
+    create_detector,
+    crop_with,
+    upright_detector,
+)
 from neopain.imageio import ImageError, decode_image
 from neopain.inference.model import META_CROP, ModelFileError, OnnxClassifier
 from neopain.inference.nfcs import NfcsReading, read_nfcs
@@ -128,10 +136,17 @@ class Predictor:
         threads: int = 2,
         gate: QualityGate | None = None,
         threshold: float = 0.5,
+        rotations: str = "always",
     ) -> Predictor:
-        """Load an exported classifier (ModelFileError if it is not one) and a detector by name."""
+        """Load an exported classifier (ModelFileError if it is not one) and a detector by name; a named
+        detector also looks at the frame's quarter turns (``rotations``: "always", "missing" or "off",
+        ``neopain.faces.upright_detector``), as the phone is held at any angle. A detector object is used
+        as given."""
         classifier = OnnxClassifier(model_path, threads=threads)
-        face_detector = create_detector(detector) if isinstance(detector, str) else detector
+        if isinstance(detector, str):
+            face_detector = upright_detector(create_detector(detector), rotations)
+        else:
+            face_detector = detector
         settings = crop_settings or crop_settings_from(classifier)
         return cls(classifier, face_detector, settings, gate, threshold)
 

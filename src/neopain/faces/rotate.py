@@ -1,0 +1,193 @@
+"""Faces at any roll: a wrapper that also detects on the image turned by 90, 180 and 270 degrees.
+
+A phone at the bedside is held at any angle, and a face detector trained on upright faces misses many
+faces lying on their side or upside down. ``RotatingDetector`` runs the wrapped detector on the image as
+it is and on its three quarter turns (``cv2.rotate``: exact, no interpolation), then maps the faces of
+the best turn back to the original pixels: the box as the axis-aligned box around the mapped box (exact
+for quarter turns) and the five landmarks point by point, their order kept, so the subject's right eye
+stays the right eye and ``crop_face(..., align=True)`` rolls the crop upright (``eye_angle`` of an
+upside-down face is about 180 degrees). ``step=45`` (or 30, 15, ...) also tries the rolls between the
+quarter turns, on a grown canvas (``roll_image``, ``unroll_face``).
+
+Which roll wins: the one whose best face scores highest (a tie goes to the earlier roll: as is, then
+clockwise by ``step``, ``2 * step``, ...); all faces of that roll are returned, none of the others (the
+same face found in two rolls is not reported twice). ``mode="always"`` (the default) tries every roll;
+``mode="missing"`` tries them only when the image as it is gives no face, which costs one detection when
+it finds one but keeps that detection as it is: YuNet finds a sideways or upside-down astronaut yet lays
+its landmarks out as on an upright face, so the eye line, and the aligned crop, come out wrong
+(docs/FACES.md, "Faces at any angle").
+
+Torch-free (the serving path imports it); ``Predictor.from_files`` wraps its detector in it by default.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from neopain.faces.base import BoxDetector, Face, FaceDetector, check_image
+
+ROTATION_MODES = ("off", "missing", "always")
+"""``off``: the detector alone; ``missing``: the rolls only when no face is found; ``always``: every roll."""
+
+_CV2_TURN = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def _check_turn(degrees: int) -> int:
+    if degrees % 90 != 0:
+        raise ValueError(f"turns are multiples of 90 degrees, got {degrees}")
+    return degrees % 360
+
+
+def turn_image(image: np.ndarray, degrees: int) -> np.ndarray:
+    """``image`` turned clockwise by a multiple of 90 degrees (exact: pixels moved, not interpolated)."""
+    degrees = _check_turn(degrees)
+    return image if degrees == 0 else cv2.rotate(image, _CV2_TURN[degrees])
+
+
+def turned_size(width: int, height: int, degrees: int) -> tuple[int, int]:
+    """(width, height) of a width x height image turned by ``degrees`` (a multiple of 90)."""
+    return (height, width) if _check_turn(degrees) in (90, 270) else (width, height)
+
+
+def turn_points(
+    points: np.ndarray, degrees: int, width: int, height: int, edges: bool = False
+) -> np.ndarray:
+    """(N, 2) points of a width x height image, in the image turned clockwise by ``degrees``.
+
+    Pixel centres by default (pixel (i, j) lands where ``cv2.rotate`` puts it); ``edges=True`` for box
+    corners, where the image spans [0, width] x [0, height] and a whole-image box stays the whole image.
+    """
+    degrees = _check_turn(degrees)
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    right, bottom = (width, height) if edges else (width - 1, height - 1)
+    x, y = points[:, 0], points[:, 1]
+    if degrees == 90:
+        return np.stack([bottom - y, x], axis=1)
+    if degrees == 180:
+        return np.stack([right - x, bottom - y], axis=1)
+    if degrees == 270:
+        return np.stack([y, right - x], axis=1)
+    return points.copy()
+
+
+def turn_face(face: Face, degrees: int, width: int, height: int) -> Face:
+    """``face`` of a width x height image, in that image turned clockwise by ``degrees``: the box around
+    the turned box (exact for quarter turns), the landmarks turned point by point in the same order."""
+    x, y, w, h = face.box
+    corners = np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]])
+    turned = turn_points(corners, degrees, width, height, edges=True)
+    (left, top), (right, bottom) = turned.min(axis=0), turned.max(axis=0)
+    landmarks = None
+    if face.landmarks is not None:
+        landmarks = turn_points(face.landmarks, degrees, width, height).astype(np.float32)
+    return Face(float(left), float(top), float(right - left), float(bottom - top), face.score, landmarks)
+
+
+def unturn_face(face: Face, degrees: int, width: int, height: int) -> Face:
+    """A face found in the image turned by ``degrees``, back in the original width x height image."""
+    turned_width, turned_height = turned_size(width, height, degrees)
+    return turn_face(face, -_check_turn(degrees) % 360, turned_width, turned_height)
+
+
+def roll_affine(width: int, height: int, degrees: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The 2x3 affine taking a width x height image's pixel centres to the image rolled clockwise by
+    ``degrees`` on a canvas grown to hold it, and that canvas's (width, height)."""
+    if degrees % 90 == 0:
+        origin, unit_x, unit_y = turn_points(np.array([[0, 0], [1, 0], [0, 1]]), degrees, width, height)
+        return np.column_stack([unit_x - origin, unit_y - origin, origin]), turned_size(width, height, degrees)
+    cos, sin = abs(math.cos(math.radians(degrees))), abs(math.sin(math.radians(degrees)))
+    new_w, new_h = round(width * cos + height * sin), round(width * sin + height * cos)
+    affine = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), -degrees, 1.0)
+    affine[:, 2] += ((new_w - width) / 2, (new_h - height) / 2)
+    return affine, (new_w, new_h)
+
+
+def roll_image(image: np.ndarray, degrees: int, fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` rolled clockwise by ``degrees`` and its ``roll_affine``: quarter turns exact
+    (``cv2.rotate``), other angles bilinear on the grown canvas, the corners filled with ``fill``."""
+    height, width = image.shape[:2]
+    affine, size = roll_affine(width, height, degrees)
+    if degrees % 90 == 0:
+        return turn_image(image, degrees), affine
+    rolled = cv2.warpAffine(image, affine, size, flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=(fill, fill, fill))
+    return rolled, affine
+
+
+def unroll_face(face: Face, degrees: int, width: int, height: int) -> Face:
+    """A face found in a width x height image rolled by ``degrees`` (``roll_image``), back in that image.
+
+    Quarter turns map exactly (``unturn_face``). Otherwise the landmarks map point by point and the box
+    keeps its size (its sides swapped nearer the odd quarter turns) around the mapped centre: the box
+    around the mapped box would be up to 1.4 times too large, and the crop would shrink the face."""
+    if degrees % 90 == 0:
+        return unturn_face(face, degrees, width, height)
+    back = cv2.invertAffineTransform(roll_affine(width, height, degrees)[0])
+    cx, cy = _apply(back, np.array([face.center]))[0]
+    w, h = (face.h, face.w) if 45 < degrees % 180 < 135 else (face.w, face.h)
+    landmarks = None if face.landmarks is None else _apply(back, face.landmarks).astype(np.float32)
+    return Face(float(cx - w / 2), float(cy - h / 2), float(w), float(h), face.score, landmarks)
+
+
+def _apply(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return np.asarray(points, dtype=np.float64).reshape(-1, 2) @ affine[:, :2].T + affine[:, 2]
+
+
+class RotatingDetector(FaceDetector):
+    """Any image detector, also run on the image rolled by every ``step`` degrees (90: the quarter
+    turns); the faces of the best-scored roll, in the original image's pixels (the rule is in the module
+    docstring)."""
+
+    def __init__(self, detector: FaceDetector, mode: str = "always", step: int = 90) -> None:
+        if isinstance(detector, BoxDetector):
+            raise TypeError("the 'box' detector reads manifest boxes; there is nothing to turn")
+        if isinstance(detector, RotatingDetector):
+            raise TypeError("this detector already tries the rolls")
+        if mode not in ROTATION_MODES[1:]:
+            raise ValueError(f"unknown rotation mode '{mode}'; choose 'missing' or 'always'")
+        if step < 1 or 90 % step:
+            raise ValueError(f"the step must divide 90 degrees (90, 45, 30, ...), got {step}")
+        super().__init__(max_side=None)  # the wrapped detector shrinks large images itself
+        self.detector = detector
+        self.mode = mode
+        self.step = step
+        self.name = f"{detector.name}+turns"
+
+    @property
+    def angles(self) -> tuple[int, ...]:
+        """The clockwise rolls tried, in the order that breaks score ties."""
+        return tuple(range(0, 360, self.step))
+
+    @property
+    def signature(self) -> str:
+        return f"turns:mode={self.mode},step={self.step}[{self.detector.signature}]"
+
+    def detect_turn(self, image_bgr: np.ndarray) -> tuple[list[Face], int]:
+        """The faces of the best roll, in the original pixels and best score first, and that roll."""
+        check_image(image_bgr)
+        best, best_angle = self.detector.detect(image_bgr), 0
+        if best and self.mode == "missing":
+            return best, 0
+        for degrees in self.angles[1:]:
+            faces = self.detector.detect(roll_image(image_bgr, degrees)[0])
+            if faces and (not best or faces[0].score > best[0].score):
+                best, best_angle = faces, degrees
+        height, width = image_bgr.shape[:2]
+        return [unroll_face(face, best_angle, width, height) for face in best], best_angle
+
+    def _detect(self, image_bgr: np.ndarray) -> list[Face]:
+        return self.detect_turn(image_bgr)[0]
+
+
+def upright_detector(detector: FaceDetector, rotations: str = "always", step: int = 90) -> FaceDetector:
+    """``detector`` wrapped to find faces at any roll (``rotations``: one of ``ROTATION_MODES``, ``step``
+    as ``RotatingDetector``'s); the detector itself for ``"off"``, for the ``box`` detector and for one
+    already wrapped."""
+    if rotations not in ROTATION_MODES:
+        raise ValueError(f"unknown rotation mode '{rotations}'; choose one of {', '.join(ROTATION_MODES)}")
+    if rotations == "off" or isinstance(detector, BoxDetector | RotatingDetector):
+        return detector
+    return RotatingDetector(detector, mode=rotations, step=step)
