@@ -25,6 +25,7 @@ from neopain.faces import CropSettings
 from neopain.inference import (
     INPUT_NAME,
     META_CARD,
+    META_CONDITIONS,
     META_CONFIG,
     META_CROP,
     META_MODEL_ID,
@@ -205,6 +206,8 @@ def export_checked(
         metadata[META_CARD] = json.dumps(card_summary(model_card), sort_keys=True)
     if crop_settings is not None:
         metadata[META_CROP] = json.dumps(asdict(crop_settings), sort_keys=True)
+    if ckpt.get("conditions"):
+        metadata[META_CONDITIONS] = json.dumps(list(ckpt["conditions"]))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     raw = temp_path(out_path.parent, ".onnx")
     try:

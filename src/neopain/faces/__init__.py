@@ -32,6 +32,7 @@ _API = {
     "LandmarkError": "regions",
     "canonical_in_crop": "regions",
     "canonical_landmarks": "regions",
+    "skin_polygons": "regions",
     "landmarks_in_crop": "regions",
     "mask_shares": "regions",
     "place_regions": "regions",

@@ -46,6 +46,7 @@ __all__ = [
     "region_polygons",
     "region_shares",
     "scale_points",
+    "skin_polygons",
 ]
 
 # The scale of facial-action detail (creases, furrows, lip edges: about 3 px at 112 px), as a fraction of
@@ -125,6 +126,16 @@ def region_polygons(landmarks: np.ndarray) -> dict[str, list[np.ndarray]]:
         "chin": [_box(mouth_a - 0.4, mouth_a + 0.4, mouth_b + 0.3, mouth_b + 0.85)],
     }
     return {region: [frame.to_pixels(p) for p in frame_polys[region]] for region in REGIONS}
+
+
+def skin_polygons(landmarks: np.ndarray) -> list[np.ndarray]:
+    """The outer cheeks, the forehead and the chin's sides (pixel coordinates of the landmarks' image): bare
+    skin on most faces, and apart enough that one tube, strap or hand rarely covers most of them; the
+    reference a region's colour is compared with to tell that something covers it."""
+    frame = _frame(landmarks)
+    boxes = [_box(-0.95, -0.55, 0.3, 0.8), _box(0.55, 0.95, 0.3, 0.8), _box(-0.5, 0.5, -0.95, -0.5),
+             _box(-0.6, -0.35, 1.3, 1.6), _box(0.35, 0.6, 1.3, 1.6)]
+    return [frame.to_pixels(box) for box in boxes]
 
 
 def polygon_area(poly: np.ndarray) -> float:

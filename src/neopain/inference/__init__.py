@@ -18,6 +18,7 @@ _API = {
     "write_rows": "batch",
     "INPUT_NAME": "model",
     "META_CARD": "model",
+    "META_CONDITIONS": "model",
     "META_CONFIG": "model",
     "META_CROP": "model",
     "META_MODEL_ID": "model",
@@ -53,6 +54,11 @@ _API = {
     "Series": "timeline",
     "Shade": "timeline",
     "timeline_svg": "timeline",
+    "WARD_REASONS": "ward",
+    "WardGate": "ward",
+    "WardReading": "ward",
+    "frame_light": "ward",
+    "read_ward": "ward",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)

@@ -23,6 +23,7 @@ META_CROP = "neopain.crop"  # CropSettings of the training faces, as JSON (optio
 META_QUANTIZATION = "neopain.quantization"  # "none", "static", "dynamic-gemm", "dynamic"
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+META_CONDITIONS = "neopain.conditions"  # the ward's conditions in the training pictures (JSON list)
 META_OUTPUTS = "neopain.outputs"  # the outputs, and for an NFCS model its actions and version (JSON)
 
 
@@ -106,6 +107,15 @@ class OnnxClassifier:
         if found[: len(self.config.outputs)] != self.config.outputs:
             raise ModelFileError(f"{self.path}: its config promises outputs {list(self.config.outputs)}, "
                                  f"the graph has {list(found)}")
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """The ward's conditions its training pictures showed (the gate lets it read through those)."""
+        try:
+            found = json.loads(self.metadata.get(META_CONDITIONS) or "[]")
+        except json.JSONDecodeError as exc:
+            raise ModelFileError(f"{self.path}: bad '{META_CONDITIONS}' metadata ({exc})") from exc
+        return tuple(str(c) for c in found)
 
     @property
     def has_actions(self) -> bool:

@@ -23,17 +23,22 @@ from neopain.faces import (
     choose_face,
     create_detector,
     crop_with,
+    transform_points,
     upright_detector,
 )
 from neopain.imageio import ImageError, decode_image
 from neopain.inference.model import META_CROP, ModelFileError, OnnxClassifier
 from neopain.inference.nfcs import NfcsReading, read_nfcs
-from neopain.inference.quality import REASONS, QualityGate, crop_reason, detection_reason
+from neopain.inference.quality import REASONS as QUALITY_REASONS
+from neopain.inference.quality import QualityGate, crop_reason, detection_reason
+from neopain.inference.ward import WARD_REASONS, WardGate, WardReading, frame_light, read_ward
+from neopain.nfcs import ACTION_REGION
 from neopain.preprocess import ModelConfig
 
 __all__ = ["REASONS", "STAGES", "Assessment", "ImageError", "ModelFileError", "Predictor", "QualityGate"]
 
 STAGES = ("decode", "detect", "crop", "classify", "total")
+REASONS = (*QUALITY_REASONS, *WARD_REASONS)  # every "no assessment" reason, in the order they are checked
 
 
 def _ms(start: float) -> float:
@@ -56,6 +61,7 @@ class Assessment:
     crop: np.ndarray | None = field(default=None, repr=False)  # BGR uint8 face crop; not serialised
     raw_probability: float | None = None  # stream mode: P(pain) of this frame alone, before smoothing
     nfcs: NfcsReading | None = None  # an NFCS model's actions and score for this face
+    ward: WardReading | None = None  # what the ward's gate found on the face (lights, hidden regions)
 
     @property
     def ok(self) -> bool:
@@ -83,6 +89,7 @@ class Assessment:
             "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
             "model_id": self.model_id,
             "nfcs": None if self.nfcs is None else self.nfcs.to_dict(),
+            "ward": None if self.ward is None else list(self.ward.findings),
         }
 
 
@@ -126,6 +133,7 @@ class Predictor:
         self.crop_settings = crop_settings
         self.gate = gate or QualityGate()
         self.threshold = threshold
+        self.ward_gate = WardGate()
 
     @classmethod
     def from_files(
@@ -170,13 +178,23 @@ class Predictor:
         """P(pain) for each BGR uint8 face crop (already cut; resized here as in training)."""
         return self.classifier.probabilities(crops_bgr)
 
-    def _classify(self, crop: np.ndarray) -> tuple[float, NfcsReading | None]:
-        """P(pain), and an NFCS model's reading of the actions, from one forward pass."""
+    def _classify(self, crop: np.ndarray, hidden: tuple[str, ...] = ()) -> tuple[float, NfcsReading | None]:
+        """P(pain), and an NFCS model's reading of the actions (those of ``hidden`` regions not assessable),
+        from one forward pass."""
         if not self.classifier.has_actions:
             return float(self.classify_crops([crop])[0]), None
         pain, actions, count = self.classifier.nfcs([crop])
         cfg = self.config
-        return float(pain[0]), read_nfcs(cfg.actions, actions[0], cfg.nfcs_version, count_estimate=float(count[0]))
+        seen = {a: ACTION_REGION[a] not in hidden for a in cfg.actions}
+        return float(pain[0]), read_nfcs(cfg.actions, actions[0], cfg.nfcs_version, assessable=seen,
+                                         count_estimate=float(count[0]))
+
+    def _ward(self, crop: np.ndarray, face: Face, affine: np.ndarray) -> tuple[WardReading, str | None]:
+        """The ward's findings on the crop, and the first one this model cannot read through."""
+        points = None if face.landmarks is None else transform_points(affine, face.landmarks)
+        reading = read_ward(crop, points, self.ward_gate)
+        blocking = reading.blocking(self.classifier.conditions)
+        return reading, (blocking[0] if blocking else None)
 
     def assess_bytes(self, data: bytes, name: str = "<upload>") -> Assessment:
         """Decode (EXIF honoured) and assess; undecodable bytes raise ``ImageError`` naming ``name``."""
@@ -196,23 +214,27 @@ class Predictor:
         face = choose_face(faces)
         timings["detect"] = _ms(t)
         reason = detection_reason(faces, face, image, self.gate)
-        crop = None
+        if face is None:
+            reason = frame_light(image, self.ward_gate) or reason
+        crop, ward = None, None
         if face is not None and reason is None:
             t = time.perf_counter()
-            crop, _ = crop_with(image, face, self.crop_settings)
+            crop, affine = crop_with(image, face, self.crop_settings)
             reason = crop_reason(crop, self.gate)
+            if reason is None:
+                ward, reason = self._ward(crop, face, affine)
             timings["crop"] = _ms(t)
         probability, nfcs = None, None
         if reason is None:
             t = time.perf_counter()
-            probability, nfcs = self._classify(crop)
+            probability, nfcs = self._classify(crop, ward.hidden_regions() if ward else ())
             timings["classify"] = _ms(t)
         timings["total"] = _ms(start)
         result = Assessment(
             status="no_assessment", reason=reason, label=None, probability=None, confidence=None,
             box=None if face is None else tuple(float(v) for v in face.box),
             landmarks=None if face is None else _landmarks(face),
-            timings_ms=timings, model_id=self.model_id, crop=crop, nfcs=nfcs,
+            timings_ms=timings, model_id=self.model_id, crop=crop, nfcs=nfcs, ward=ward,
         )
         if probability is None:
             return result

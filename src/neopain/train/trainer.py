@@ -313,7 +313,7 @@ def train(
     # "datasets" lets export mark a model trained on synthetic faces only as the synthetic demo.
     extra = {"manifest_hash": mhash, "seed": config.seed, "datasets": sorted({s.dataset for s in samples}),
              "train_config": config.to_dict(), "crop": training_crop(manifest_file),
-             "region_source": region_source}
+             "region_source": region_source, "conditions": sorted({c for s in samples for c in s.conditions})}
     stop_reason = _run_epochs(model, runtime, train_set, val_faces, augmenter, shuffle, state, config,
                               resume_ckpt, out_dir, on_epoch, extra=extra)
     plot_curves(out_dir, state.history)

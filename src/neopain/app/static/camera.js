@@ -12,6 +12,10 @@ const REASONS = {
   face_too_small: "Move closer: the face is too small",
   too_dark: "Too dark: add light",
   too_blurred: "Blurred: hold the phone still",
+  phototherapy_light: "Phototherapy light: this model was not trained under the blue lamps",
+  infrared: "Infrared night image: this model was not trained on night-camera images",
+  eyes_hidden: "Eyes hidden (shields, hand or tape): eye items not assessable",
+  mouth_covered: "Mouth covered (CPAP, pacifier or hand): mouth items not assessable",
 };
 
 const viewer = document.getElementById("viewer");

@@ -1,0 +1,155 @@
+"""The ward's gate: what in the picture stops the model reading a face, named in words, not guessed past.
+
+Four findings, measured on the upright face crop with the regions placed from the detector's landmarks:
+
+- ``phototherapy_light``: the blue lamps (blue well above red over the face; skin is red-dominant in any
+  white light, so no skin tone trips it);
+- ``infrared``: a night camera's grey frame (almost no colour over the face);
+- ``eyes_hidden``: eye shields, a hand, tape: most of the eye regions unlike the face's own skin (the outer
+  cheeks' colour), so the eye items are not assessable;
+- ``mouth_covered``: a CPAP mask, a pacifier, a hand: most of the mouth region unlike the skin, so the
+  mouth items are not assessable.
+
+A model trained on pictures with a condition (the ``neopain.conditions`` its export records) reads through
+it: the lights then pass, and the hidden regions' items become not assessable instead of the whole face.
+Thresholds were set on the synthetic nicu preset (docs/ROBUSTNESS.md), so they hold for these pictures; a
+ward's own photographs should re-measure them (``bench/serving_path.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from neopain.faces import LandmarkError, place_regions, skin_polygons
+
+WARD_REASONS = ("phototherapy_light", "infrared", "eyes_hidden", "mouth_covered")
+# The finding each training condition teaches the model to read through.
+TRAINED_BY = {
+    "phototherapy_light": ("phototherapy",),
+    "infrared": ("infrared",),
+    "eyes_hidden": ("eye_shields", "caregiver_hand"),
+    "mouth_covered": ("cpap_mask", "pacifier", "caregiver_hand"),
+}
+# The region whose items a hiding finding takes away.
+HIDES = {"eyes_hidden": "eyes", "mouth_covered": "mouth"}
+
+
+@dataclass(frozen=True)
+class WardGate:
+    """Thresholds of the ward's findings (set on the synthetic nicu preset; see the module doc)."""
+
+    blue_over_red: float = 1.25  # mean blue / mean red over the face above this: phototherapy light
+    max_grey_chroma: float = 4.0  # mean Lab chroma over the face below this: an infrared frame
+    # Over a whole frame (no face found) a blue blanket or a grey sheet weighs in: stricter limits (clean
+    # synthetic frames reach blue/red 1.41 and chroma 6.9 at worst; under the lamps 1.98, in infrared 0).
+    frame_blue_over_red: float = 1.7
+    frame_max_grey_chroma: float = 3.0
+    frame_min_contrast: float = 8.0  # grey-level spread (0-255) a night camera's frame has at least
+    # Lab distance from the cheeks' colour above which a pixel is not skin, and the share of such pixels
+    # over which a region counts as covered, per region (lips and an open mouth differ from skin more
+    # than eyelids do). At these, no more than 1 % of clean synthetic faces is flagged.
+    eyes_unlike_skin: float = 22.0
+    eyes_covered_share: float = 0.5
+    mouth_unlike_skin: float = 30.0
+    mouth_covered_share: float = 0.6
+
+
+@dataclass(frozen=True)
+class WardReading:
+    """The findings on one face, with the measures behind them (for the benchmark and the report)."""
+
+    findings: tuple[str, ...]
+    blue_over_red: float
+    chroma: float
+    covered: dict[str, float]  # region -> share unlike skin (eyes, mouth)
+
+    def blocking(self, trained: Iterable[str]) -> tuple[str, ...]:
+        """The findings a model trained on ``trained`` conditions cannot read through."""
+        seen = set(trained)
+        return tuple(f for f in self.findings if not seen.intersection(TRAINED_BY[f]))
+
+    def hidden_regions(self) -> tuple[str, ...]:
+        return tuple(HIDES[f] for f in self.findings if f in HIDES)
+
+
+def _lab(crop_bgr: np.ndarray) -> np.ndarray:
+    lab = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0  # OpenCV's 8-bit L runs 0-255, a and b are offset by 128
+    lab[..., 1:] -= 128.0
+    return lab
+
+
+def _polygon_mask(shape: tuple[int, int], polygons: list[np.ndarray]) -> np.ndarray:
+    layer = np.zeros(shape, np.uint8)
+    for poly in polygons:
+        cv2.fillPoly(layer, [np.round(poly * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return layer > 0
+
+
+def _covered_shares(lab: np.ndarray, landmarks: np.ndarray, gate: WardGate, grey: bool) -> dict[str, float]:
+    """Share of the eye and mouth regions whose colour is unlike the cheeks' (lightness only when grey)."""
+    shape = lab.shape[:2]
+    skin = _polygon_mask(shape, skin_polygons(landmarks))
+    layout = place_regions(landmarks, shape)
+    channels = lab[..., :1] if grey else lab
+    if skin.sum() < 8:
+        return {"eyes": 0.0, "mouth": 0.0}
+    reference = np.median(channels[skin], axis=0)
+    distance = np.linalg.norm(channels - reference, axis=-1)
+    limits = {"eyes": gate.eyes_unlike_skin, "mouth": gate.mouth_unlike_skin}
+    shares = {}
+    for region, limit in limits.items():
+        inside = layout.masks[region]
+        shares[region] = float((distance[inside] > limit).mean()) if inside.any() else 0.0
+    return shares
+
+
+def _lights(pixels_bgr: np.ndarray, max_chroma: float, max_blue: float) -> tuple[str | None, float, float]:
+    """"infrared", "phototherapy_light" or None for a patch of picture; with blue/red and the chroma."""
+    flat = pixels_bgr.reshape(-1, 3).astype(np.float64)
+    blue, _, red = flat.mean(axis=0)
+    blue_over_red = float(blue / max(red, 1.0))
+    lab = _lab(pixels_bgr)
+    chroma = float(np.hypot(lab[..., 1], lab[..., 2]).mean())
+    if chroma < max_chroma:
+        return "infrared", blue_over_red, chroma
+    if blue_over_red > max_blue:
+        return "phototherapy_light", blue_over_red, chroma
+    return None, blue_over_red, chroma
+
+
+def frame_light(frame_bgr: np.ndarray, gate: WardGate | None = None) -> str | None:
+    """The light of a whole frame in which no face was found: said rather than "no face", since the lamps
+    or the night camera are often why the detector failed."""
+    gate = gate or WardGate()
+    light = _lights(frame_bgr, gate.frame_max_grey_chroma, gate.frame_blue_over_red)[0]
+    if light == "infrared" and float(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).std()) < gate.frame_min_contrast:
+        return None  # a blank grey frame (a covered lens, a wall) shows nothing, not a night camera
+    return light
+
+
+def read_ward(crop_bgr: np.ndarray, landmarks: np.ndarray | None, gate: WardGate | None = None) -> WardReading:
+    """The findings on an upright face crop; ``landmarks`` in crop pixels (None: lights only)."""
+    gate = gate or WardGate()
+    size = crop_bgr.shape[0]
+    middle = crop_bgr[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4]
+    light, blue_over_red, chroma = _lights(middle, gate.max_grey_chroma, gate.blue_over_red)
+    findings = [light] if light else []
+    grey = light == "infrared"
+    lab = _lab(crop_bgr)
+    covered = {"eyes": 0.0, "mouth": 0.0}
+    if landmarks is not None:
+        try:
+            covered = _covered_shares(lab, np.asarray(landmarks, np.float64), gate, grey)
+        except LandmarkError:
+            pass  # no face frame from these points: nothing can be said about its regions
+    if covered["eyes"] > gate.eyes_covered_share:
+        findings.append("eyes_hidden")
+    if covered["mouth"] > gate.mouth_covered_share:
+        findings.append("mouth_covered")
+    order = {name: i for i, name in enumerate(WARD_REASONS)}
+    return WardReading(tuple(sorted(findings, key=order.__getitem__)), blue_over_red, chroma, covered)
