@@ -128,3 +128,15 @@ def test_on_synthetic_nicu_faces_conditions_get_their_finding_and_clean_faces_no
 
 def test_a_blank_grey_frame_is_no_face_not_infrared() -> None:
     assert frame_light(np.full((240, 320, 3), 128, np.uint8)) is None
+
+
+@pytest.mark.parametrize("turn", [None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE])
+def test_real_colour_photographs_pass_the_gates_at_every_quarter_turn(predictor: Predictor, turn) -> None:
+    from matplotlib import cbook
+
+    hopper = cv2.imread(str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)), cv2.IMREAD_COLOR)
+    for photo in (on_canvas(astronaut_bgr()), hopper):
+        frame = photo if turn is None else cv2.rotate(photo, turn)
+        result = predictor.assess(frame)
+        assert result.ok, (result.reason, result.ward)
+        assert result.ward.findings == ()
