@@ -37,10 +37,13 @@ from neopain.nfcs import ACTION_REGION
 
 ROLLS = (45, 90, 135, 180)
 # The finding the gate should give for each condition that hides something or changes the light.
+# Shields are worn only under the lamps, so the lamps' light names them too.
 EXPECTED = {
-    "phototherapy": "phototherapy_light", "infrared": "infrared", "eye_shields": "eyes_hidden",
-    "cpap_mask": "mouth_covered", "pacifier": "mouth_covered",
+    "phototherapy": ("phototherapy_light",), "infrared": ("infrared",),
+    "eye_shields": ("eyes_hidden", "phototherapy_light"), "cpap_mask": ("mouth_covered",),
+    "pacifier": ("mouth_covered",),
 }
+WARD = ("phototherapy_light", "infrared", "eyes_hidden", "mouth_covered")
 CONDITIONS = ("phototherapy", "eye_shields", "infrared", "cpap_prongs", "cpap_mask", "pacifier", "tape",
               "caregiver_hand")
 
@@ -59,6 +62,7 @@ class Reading:
     p: float | None
     serving_actions: dict[str, float | None] = field(default_factory=dict)
     findings: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()  # the ward's conditions the picture shows (the cot's own left out)
 
 
 def rotate_frame(image: np.ndarray, sample: Sample, degrees: float) -> tuple[np.ndarray, Sample]:
@@ -98,6 +102,7 @@ def read_both(predictor: Predictor, image: np.ndarray, sample: Sample) -> Readin
         label=int(sample.label == "pain"), actions=dict(sample.actions or {}), box_p=box_p,
         box_actions=box_actions, detected=result.box is not None, status=result.status, reason=result.reason,
         p=result.probability, serving_actions=serving, findings=result.ward.findings if result.ward else (),
+        conditions=tuple(c for c in sample.conditions if c in CONDITIONS),
     )
 
 
@@ -128,9 +133,12 @@ def _action_auc(readings: list[Reading], hidden: list[tuple[str, ...]], serving:
 def summarize(readings: list[Reading], hidden: list[tuple[str, ...]], condition: str | None = None) -> dict:
     assessed = [r for r in readings if r.status == "ok"]
     found = [r for r in readings if r.detected]
+    # Faces nothing hides, in no ward condition: any ward abstention there is a false one.
+    bare = [r for r, h in zip(readings, hidden) if r.detected and not h and not r.conditions]
     summary = {
         "n": len(readings),
         "pain_auc_box": _auc([r.label for r in readings], [r.box_p for r in readings]),
+        "pain_auc_box_same_faces": _auc([r.label for r in assessed], [r.box_p for r in assessed]),
         "pain_auc_serving": _auc([r.label for r in assessed], [float(r.p) for r in assessed]),
         "action_auc_box": _action_auc(readings, hidden, serving=False),
         "action_auc_serving": _action_auc(readings, hidden, serving=True),
@@ -138,10 +146,12 @@ def summarize(readings: list[Reading], hidden: list[tuple[str, ...]], condition:
         "abstention_rate": round(sum(r.status != "ok" for r in found) / max(len(found), 1), 3),
         "assessed": len(assessed),
         "reasons": dict(Counter(r.reason for r in readings if r.reason).most_common(4)),
+        "false_ward_abstention": (round(sum(r.reason in WARD for r in bare) / len(bare), 3) if bare else None),
+        "bare_faces": len(bare),
     }
     if condition in EXPECTED:
-        named = [EXPECTED[condition] in r.findings or r.reason == EXPECTED[condition] for r in found]
-        summary["reason_given"] = round(float(np.mean(named)), 3) if named else None
+        named = [bool({r.reason, *r.findings} & set(EXPECTED[condition])) for r in readings]
+        summary["reason_given"] = round(float(np.mean(named)), 3)
     return summary
 
 
@@ -183,12 +193,13 @@ def _split(pairs, keep) -> tuple[list[Reading], list[tuple[str, ...]]]:
 
 
 def markdown(report: dict) -> str:
-    head = ("| group | n | pain AUC box | pain AUC serving | action AUC box | action AUC serving | detected | "
-            "abstained | reason given | top reasons |")
-    lines = [head, "|" + "---|" * 10]
+    head = ("| group | n | pain AUC box | box, same faces | serving | action AUC box | serving | detected | "
+            "abstained | false ward abst. | reason given | top reasons |")
+    lines = [head, "|" + "---|" * 12]
     for name, g in report["groups"].items():
-        cells = [name, g["n"], g["pain_auc_box"], g["pain_auc_serving"], g["action_auc_box"],
-                 g["action_auc_serving"], g["detection_rate"], g["abstention_rate"], g.get("reason_given", ""),
+        cells = [name, g["n"], g["pain_auc_box"], g["pain_auc_box_same_faces"], g["pain_auc_serving"],
+                 g["action_auc_box"], g["action_auc_serving"], g["detection_rate"], g["abstention_rate"],
+                 g["false_ward_abstention"], g.get("reason_given", ""),
                  ", ".join(f"{k} {v}" for k, v in g["reasons"].items())]
         lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
