@@ -43,7 +43,9 @@ def train_command(
     epochs: int = typer.Option(100, help="most epochs over both phases"),
     batch_size: int = typer.Option(16),
     input_size: int | None = typer.Option(None, help="default: the model's (224 for VGG-Face)"),
-    augment: str = typer.Option("offline", help="offline (20 copies per face) | online | none"),
+    augment: str = typer.Option(
+        "offline", help="offline (20 copies per face) | online | none | nicu (online, and half the faces also "
+        "as a copy under a ward condition: lamps, infrared, CPAP, pacifier, tape, a hand)"),
     copies: int = typer.Option(20, help="augmented copies per face in offline mode"),
     patience: int = typer.Option(5, help="epochs without validation improvement before phase 2 / stop"),
     val_fraction: float = typer.Option(0.2, help="share of subjects held out for validation"),

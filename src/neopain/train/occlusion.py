@@ -53,10 +53,11 @@ def occluded_copies(
                 nfcs[k, a] = float("nan")
         nfcs[k, -1] = float("nan")  # the count cannot be known with an item hidden
         which[k] = (i, region)
-    return _with_copies(faces, chosen, torch.from_numpy(images), nfcs), which
+    return with_copies(faces, chosen, torch.from_numpy(images), nfcs), which
 
 
-def _with_copies(faces: FaceSet, chosen: np.ndarray, images: torch.Tensor, nfcs: torch.Tensor) -> FaceSet:
+def with_copies(faces: FaceSet, chosen: np.ndarray, images: torch.Tensor, nfcs: torch.Tensor | None) -> FaceSet:
+    """``faces`` with copies of the ``chosen`` faces appended: their new ``images`` and NFCS targets."""
     device = faces.images.device
     index = torch.as_tensor(chosen, device=device)
     regions = None if faces.regions is None else torch.cat([faces.regions, faces.regions[index]])
@@ -65,5 +66,5 @@ def _with_copies(faces: FaceSet, chosen: np.ndarray, images: torch.Tensor, nfcs:
         torch.cat([faces.targets, faces.targets[index]]),
         faces.subjects + [faces.subjects[i] for i in chosen.tolist()],
         regions=regions,
-        nfcs=torch.cat([faces.nfcs, nfcs.to(faces.nfcs.device)]),
+        nfcs=None if nfcs is None or faces.nfcs is None else torch.cat([faces.nfcs, nfcs.to(faces.nfcs.device)]),
     )

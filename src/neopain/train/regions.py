@@ -61,9 +61,21 @@ def _true_parts(sample: Sample, manifest_file: str | Path, size: int) -> np.ndar
                                 interpolation=cv2.INTER_NEAREST) for r in REGIONS])
 
 
-def _placed_parts(sample: Sample, crop: CropSettings, size: int) -> np.ndarray:
+def _crop_points(sample: Sample, crop: CropSettings, size: int) -> tuple[np.ndarray, str]:
     points, source = landmarks_in_crop(sample.box, sample.landmarks, crop.size, crop.margin, crop.align)
-    layout = place_regions(scale_points(points, crop.size, size), size, source=source)
+    return scale_points(points, crop.size, size), source
+
+
+def crop_landmarks(samples: Sequence[Sample], manifest_file: str | Path, size: int) -> np.ndarray:
+    """N x 5 x 2: each face's landmarks in its crop at the model's input ``size`` (the row's own points
+    through the crop of ``crop.json``, or the canonical layout of its box)."""
+    crop = read_crop_file(manifest_file) or CropSettings()
+    return np.stack([_crop_points(s, crop, size)[0] for s in samples]) if samples else np.zeros((0, 5, 2))
+
+
+def _placed_parts(sample: Sample, crop: CropSettings, size: int) -> np.ndarray:
+    points, source = _crop_points(sample, crop, size)
+    layout = place_regions(points, size, source=source)
     return np.stack([layout.masks[r] for r in REGIONS]).astype(np.uint8)
 
 

@@ -40,7 +40,8 @@ from neopain.train.checkpoint import (
 from neopain.train.data import FaceSet, check_task, face_files, load_faces, split_train_val
 from neopain.train.loop import Runtime, evaluate, make_optimizer, make_runtime, predict_proba, train_epoch
 from neopain.train.occlusion import occluded_copies
-from neopain.train.regions import REGION_SOURCES, load_region_masks, region_parts
+from neopain.train.regions import REGION_SOURCES, crop_landmarks, load_region_masks, region_parts
+from neopain.train.ward_copies import trained_conditions, ward_copies
 
 __all__ = ["CheckpointError", "TrainConfig", "TrainResult", "load_checkpoint", "predict_samples", "train"]
 
@@ -91,9 +92,17 @@ class TrainConfig:
     # Share of the labelled training faces that also train as a copy with one NFCS region blurred and its
     # actions unknown (train/occlusion.py); 0 = off.
     region_occlusion: float = 0.0
+    # Share of the training faces that also train as a copy with one ward condition drawn on the crop
+    # (train/ward_copies.py); ``augment="nicu"`` is online augmentation with half the faces copied.
+    ward_copies: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", tuple(self.targets))
+        if self.augment == "nicu":
+            object.__setattr__(self, "augment", "online")
+            object.__setattr__(self, "ward_copies", self.ward_copies or 0.5)
+        if not 0 <= self.ward_copies <= 1:
+            raise ValueError(f"ward copies are a share in [0, 1], got {self.ward_copies}")
         unknown = [t for t in self.targets if t not in TARGETS]
         if unknown or "pain" not in self.targets or len(set(self.targets)) != len(self.targets):
             raise ValueError(f"targets must be 'pain' or 'pain,nfcs', got {','.join(self.targets)!r}")
@@ -303,6 +312,9 @@ def train(
         parts, _ = region_parts(samples, manifest_file, model.cfg.input_size, config.region_source)
         train_faces, _ = occluded_copies(train_faces, parts[train_idx], config.region_occlusion,
                                          model.cfg.actions, config.seed + 3)
+    if config.ward_copies:
+        points = crop_landmarks([samples[i] for i in train_idx], manifest_file, model.cfg.input_size)
+        train_faces, _ = ward_copies(train_faces, points, config.ward_copies, model.cfg.actions, config.seed + 4)
     train_set, augmenter = _training_set(train_faces, config)
     shuffle = torch.Generator().manual_seed(config.seed + 1)
     state = _State()
@@ -313,7 +325,7 @@ def train(
     # "datasets" lets export mark a model trained on synthetic faces only as the synthetic demo.
     extra = {"manifest_hash": mhash, "seed": config.seed, "datasets": sorted({s.dataset for s in samples}),
              "train_config": config.to_dict(), "crop": training_crop(manifest_file),
-             "region_source": region_source, "conditions": sorted({c for s in samples for c in s.conditions})}
+             "region_source": region_source, "conditions": trained_conditions(samples, config.ward_copies)}
     stop_reason = _run_epochs(model, runtime, train_set, val_faces, augmenter, shuffle, state, config,
                               resume_ckpt, out_dir, on_epoch, extra=extra)
     plot_curves(out_dir, state.history)
