@@ -53,7 +53,7 @@ def evaluate_command(
     epochs: Annotated[int, typer.Option(help="most training epochs per repetition")] = 100,
     batch_size: Annotated[int, typer.Option()] = 16,
     input_size: Annotated[int | None, typer.Option(help="default: each model's own")] = None,
-    augment: Annotated[str, typer.Option(help="offline | online | none")] = "offline",
+    augment: Annotated[str, typer.Option(help="offline | online | none | nicu (online + ward copies)")] = "offline",
     copies: Annotated[int, typer.Option(help="augmented copies per face in offline mode")] = 20,
     patience: Annotated[int, typer.Option()] = 5,
     finetune: Annotated[str, typer.Option(help="paper (head, then last stages) | all (every layer at once)")] = "paper",
