@@ -54,7 +54,7 @@ def clip_frames(faces: list[np.ndarray], count: int, seed: int) -> list[np.ndarr
 
 def one_run(model: Path, clip: Path, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
-    predictor = Predictor.from_files(model, detector=args.detector, threads=args.threads)
+    predictor = Predictor.from_files(model, detector=args.detector, threads=args.threads, rotations=args.rotations)
     loaded = time.perf_counter()
     observation = observe_video(predictor, clip, "pipp-r", fps=args.fps)
     done = time.perf_counter()
@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("model", type=Path, help="an NFCS model (ONNX, from `neopain export`)")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime and OpenCV threads")
     parser.add_argument("--detector", default="yunet")
+    parser.add_argument("--rotations", default="follow", help="off | missing | always | follow (as predict --video)")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=1, help="timed runs over the same clip")

@@ -255,3 +255,27 @@ def test_the_predictor_turns_its_named_detector_by_default(tmp_path, yunet, astr
         assert result.box is not None and expected.iou(result.box) >= 0.5
         face = Face(*result.box, score=1.0, landmarks=np.array(result.landmarks))
         assert (_angle_gap(eye_angle(face), eye_angle(expected)) < 10.0) is eyes_right
+
+
+def test_follow_mode_keeps_the_clip_s_roll_and_rechecks_it(yunet, astronaut) -> None:
+    from neopain.faces.rotate import FOLLOW_RECHECK
+
+    counting = Counting(yunet)
+    follow = RotatingDetector(counting, mode="follow")
+    turned = turn_image(astronaut, 90)
+    always = RotatingDetector(yunet).detect_turn(turned)
+    faces, turn = follow.detect_turn(turned)
+    assert counting.calls == 4 and turn == always[1] and faces[0].iou(always[0][0]) == 1.0
+    for _ in range(FOLLOW_RECHECK - 1):  # one full look per FOLLOW_RECHECK frames
+        faces, turn = follow.detect_turn(turned)
+        assert turn == always[1] and faces[0].iou(always[0][0]) > 0.99
+    assert counting.calls == 4 + FOLLOW_RECHECK - 1
+    follow.detect_turn(turned)  # the recheck: every roll again
+    assert counting.calls == 4 + FOLLOW_RECHECK - 1 + 4
+    blank = np.full_like(turned, 128)
+    counting.calls = 0
+    assert follow.detect(blank) == [] and counting.calls == 1 + 4  # the followed roll, then every roll
+    follow.reset()
+    counting.calls = 0
+    follow.detect(astronaut)
+    assert counting.calls == 4

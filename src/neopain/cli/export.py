@@ -146,7 +146,8 @@ def _observe_command(model: Path, inputs: list[Path] | None, video: Path | None,
     with user_errors(ModelFileError, ImageError, WeightsError, ValueError):
         if out is not None:
             check_report_path(out)
-        predictor = Predictor.from_files(model, detector=detector, threads=threads)
+        # One clip, one phone angle: follow the frame's roll rather than try all four turns each frame.
+        predictor = Predictor.from_files(model, detector=detector, threads=threads, rotations="follow")
         observation = observe_video(predictor, video, name, fps, entered, track)
         if out is not None:
             write_observation(observation, out)

@@ -46,7 +46,7 @@ def evaluate_video(
     from neopain.evaluate import VideoTruthError, evaluate_videos, read_video_truth, video_report_md
 
     with user_errors(ModelFileError, VideoError, VideoTruthError, WeightsError, ValueError):
-        predictor = Predictor.from_files(model, detector=detector, threads=threads)
+        predictor = Predictor.from_files(model, detector=detector, threads=threads, rotations="follow")
         if not predictor.classifier.has_actions:
             raise ModelFileError(f"{model}: this model has no NFCS action outputs (train --targets pain,nfcs)")
         truth = read_video_truth(videos / "truth.csv")

@@ -29,8 +29,12 @@ import numpy as np
 
 from neopain.faces.base import BoxDetector, Face, FaceDetector, check_image
 
-ROTATION_MODES = ("off", "missing", "always")
-"""``off``: the detector alone; ``missing``: the rolls only when no face is found; ``always``: every roll."""
+ROTATION_MODES = ("off", "missing", "always", "follow")
+"""``off``: the detector alone; ``missing``: the rolls only when no face is found; ``always``: every roll;
+``follow`` (one video: the phone's angle holds from frame to frame): the last frame's roll first, every
+roll again when it finds no face as good, and every ``FOLLOW_RECHECK`` frames."""
+FOLLOW_RECHECK = 10
+FOLLOW_SCORE_DROP = 0.1  # the followed roll's face may score this much below the roll's last best
 
 _CV2_TURN = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
@@ -147,7 +151,7 @@ class RotatingDetector(FaceDetector):
         if isinstance(detector, RotatingDetector):
             raise TypeError("this detector already tries the rolls")
         if mode not in ROTATION_MODES[1:]:
-            raise ValueError(f"unknown rotation mode '{mode}'; choose 'missing' or 'always'")
+            raise ValueError(f"unknown rotation mode '{mode}'; choose 'missing', 'always' or 'follow'")
         if step < 1 or 90 % step:
             raise ValueError(f"the step must divide 90 degrees (90, 45, 30, ...), got {step}")
         super().__init__(max_side=None)  # the wrapped detector shrinks large images itself
@@ -155,6 +159,8 @@ class RotatingDetector(FaceDetector):
         self.mode = mode
         self.step = step
         self.name = f"{detector.name}+turns"
+        self._followed: tuple[int, float] | None = None  # follow mode: the last roll and its best score
+        self._since_check = 0
 
     @property
     def angles(self) -> tuple[int, ...]:
@@ -168,6 +174,11 @@ class RotatingDetector(FaceDetector):
     def detect_turn(self, image_bgr: np.ndarray) -> tuple[list[Face], int]:
         """The faces of the best roll, in the original pixels and best score first, and that roll."""
         check_image(image_bgr)
+        height, width = image_bgr.shape[:2]
+        followed = self._follow(image_bgr) if self.mode == "follow" else None
+        if followed is not None:
+            faces, angle = followed
+            return [unroll_face(face, angle, width, height) for face in faces], angle
         best, best_angle = self.detector.detect(image_bgr), 0
         if best and self.mode == "missing":
             return best, 0
@@ -175,8 +186,24 @@ class RotatingDetector(FaceDetector):
             faces = self.detector.detect(roll_image(image_bgr, degrees)[0])
             if faces and (not best or faces[0].score > best[0].score):
                 best, best_angle = faces, degrees
-        height, width = image_bgr.shape[:2]
+        if self.mode == "follow":
+            self._followed, self._since_check = ((best_angle, best[0].score) if best else None), 0
         return [unroll_face(face, best_angle, width, height) for face in best], best_angle
+
+    def reset(self) -> None:
+        """Forget the followed roll (a new clip, another phone)."""
+        self._followed, self._since_check = None, 0
+
+    def _follow(self, image_bgr: np.ndarray) -> tuple[list[Face], int] | None:
+        """The followed roll's faces when it still finds one as good (and no recheck is due), else None."""
+        if self._followed is None or self._since_check >= FOLLOW_RECHECK - 1:
+            return None
+        angle, score = self._followed
+        faces = self.detector.detect(roll_image(image_bgr, angle)[0])
+        if not faces or faces[0].score < score - FOLLOW_SCORE_DROP:
+            return None
+        self._since_check += 1
+        return faces, angle
 
     def _detect(self, image_bgr: np.ndarray) -> list[Face]:
         return self.detect_turn(image_bgr)[0]

@@ -150,6 +150,7 @@ def _timed(frames: Iterator[tuple[int, float, np.ndarray]]) -> Iterator[tuple[in
 def read_clip(predictor: Predictor, video: Path, fps: float, progress: Progress = _no_progress,
               total: int | None = None) -> list[ObservedFrame]:
     """Every frame of ``video`` sampled at ``fps``, assessed on its own (the windows smooth over time)."""
+    predictor.start_clip()
     frames = _timed(read_frames(video, fps))
     return [_observed(i, t, predictor.assess(image), ms)
             for i, t, image, ms in progress(frames, f"reading {video.name}", total)]

@@ -147,7 +147,7 @@ class Predictor:
         rotations: str = "always",
     ) -> Predictor:
         """Load an exported classifier (ModelFileError if it is not one) and a detector by name; a named
-        detector also looks at the frame's quarter turns (``rotations``: "always", "missing" or "off",
+        detector also looks at the frame's quarter turns (``rotations``: "always", "missing", "follow" or "off",
         ``neopain.faces.upright_detector``), as the phone is held at any angle. A detector object is used
         as given."""
         classifier = OnnxClassifier(model_path, threads=threads)
@@ -173,6 +173,12 @@ class Predictor:
     @property
     def synthetic(self) -> bool:
         return self.classifier.synthetic
+
+    def start_clip(self) -> None:
+        """A new clip begins: a detector that follows the frames' roll forgets the last clip's."""
+        reset = getattr(self.detector, "reset", None)
+        if callable(reset):
+            reset()
 
     def classify_crops(self, crops_bgr: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """P(pain) for each BGR uint8 face crop (already cut; resized here as in training)."""
