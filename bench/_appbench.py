@@ -10,18 +10,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _report import emit
+
+__all__ = ["emit"]  # load.py and crash.py take it from here with the rest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def emit(report: dict, out: Path | None) -> None:
-    """Print the report as JSON and, when asked, write it to ``out`` too."""
-    import json
-
-    text = json.dumps(report, indent=2)
-    print(text)
-    if out:
-        out.write_text(text + "\n")
 
 
 def phone_frames(width: int = 640, height: int = 480) -> tuple[bytes, bytes]:

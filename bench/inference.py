@@ -12,7 +12,6 @@ and mirroring on a noisy 640x480 background. Prints and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import skimage.data
+from _report import emit
 
 from neopain.export.quant import quantize
 from neopain.export.to_onnx import export_checked
@@ -145,11 +145,7 @@ def main() -> None:
         for name in args.models.split(","):
             report["models"][name] = bench_model(name, Path(tmp), frames, crops, args)
     report["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ apart), frames/s, per-stage medians, the CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _report import emit
 
 from neopain.data import synthesize
 from neopain.export.cpu import cpu_summary
@@ -106,11 +106,7 @@ def main() -> None:
     report["wall_s_median"] = round(statistics.median(walls), 3)
     report["under_goal"] = report["wall_s_median"] < args.seconds
     report["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

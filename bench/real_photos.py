@@ -28,7 +28,6 @@ Prints JSON (and writes it with --out).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -39,6 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import skimage.data
+from _report import emit
 
 from neopain.export.cpu import cpu_summary
 from neopain.faces import Face, FaceDetector, RotatingDetector, choose_face, create_detector, roll_image
@@ -199,11 +199,7 @@ def main() -> None:
                          for name, t in times.items()},
         "per_photo": details,
     }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(report, args.out, indent=1)
 
 
 if __name__ == "__main__":

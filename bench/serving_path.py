@@ -17,7 +17,6 @@ The babies are drawn with ``--seed`` (keep it away from the training seeds: othe
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
@@ -26,8 +25,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _report import emit
 
 from neopain.data import Sample, read_manifest, resolve_path
+from neopain.data.synth_ward import WARD_CONDITIONS
 from neopain.data.synthetic import PRESETS, SynthConfig, generate
 from neopain.evaluate import roc_auc
 from neopain.faces import Face, crop_with
@@ -44,8 +45,7 @@ EXPECTED = {
     "pacifier": ("mouth_covered",),
 }
 WARD = ("phototherapy_light", "infrared", "eyes_hidden", "mouth_covered")
-CONDITIONS = ("phototherapy", "eye_shields", "infrared", "cpap_prongs", "cpap_mask", "pacifier", "tape",
-              "caregiver_hand")
+CONDITIONS = WARD_CONDITIONS
 
 
 @dataclass
@@ -216,7 +216,7 @@ def main() -> None:
     report = run(args.model, args.subjects, args.seed, args.detector)
     if args.markdown is not None:
         args.markdown.write_text(markdown(report), encoding="utf-8")
-    print(json.dumps(report, indent=2))
+    emit(report, None)
 
 
 if __name__ == "__main__":

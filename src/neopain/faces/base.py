@@ -138,6 +138,9 @@ class FaceDetector(ABC):
         """Faces for a manifest row; image detectors ignore the row, the box detector reads it."""
         return self.detect(image_bgr)
 
+    def reset(self) -> None:
+        """Forget what earlier frames taught (a new clip begins); detectors without memory do nothing."""
+
     @property
     def signature(self) -> str:
         """Name plus every parameter that changes the result (part of the crop cache key)."""

@@ -176,9 +176,7 @@ class Predictor:
 
     def start_clip(self) -> None:
         """A new clip begins: a detector that follows the frames' roll forgets the last clip's."""
-        reset = getattr(self.detector, "reset", None)
-        if callable(reset):
-            reset()
+        self.detector.reset()
 
     def classify_crops(self, crops_bgr: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """P(pain) for each BGR uint8 face crop (already cut; resized here as in training)."""

@@ -110,12 +110,15 @@ def _covered_shares(lab: np.ndarray, landmarks: np.ndarray, gate: WardGate, grey
     return shares
 
 
-def _lights(pixels_bgr: np.ndarray, max_chroma: float, max_blue: float) -> tuple[str | None, float, float]:
-    """"infrared", "phototherapy_light" or None for a patch of picture; with blue/red and the chroma."""
+def _lights(
+    pixels_bgr: np.ndarray, max_chroma: float, max_blue: float, lab: np.ndarray | None = None
+) -> tuple[str | None, float, float]:
+    """"infrared", "phototherapy_light" or None for a patch of picture (``lab``: its Lab, if already made);
+    with blue/red and the chroma."""
     flat = pixels_bgr.reshape(-1, 3).astype(np.float64)
     blue, _, red = flat.mean(axis=0)
     blue_over_red = float(blue / max(red, 1.0))
-    lab = _lab(pixels_bgr)
+    lab = _lab(pixels_bgr) if lab is None else lab
     chroma = float(np.hypot(lab[..., 1], lab[..., 2]).mean())
     if chroma < max_chroma:
         return "infrared", blue_over_red, chroma
@@ -138,11 +141,11 @@ def read_ward(crop_bgr: np.ndarray, landmarks: np.ndarray | None, gate: WardGate
     """The findings on an upright face crop; ``landmarks`` in crop pixels (None: lights only)."""
     gate = gate or WardGate()
     size = crop_bgr.shape[0]
-    middle = crop_bgr[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4]
-    light, blue_over_red, chroma = _lights(middle, gate.max_grey_chroma, gate.blue_over_red)
+    middle = np.s_[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4]
+    lab = _lab(crop_bgr)  # once: the lights read its middle, the regions all of it
+    light, blue_over_red, chroma = _lights(crop_bgr[middle], gate.max_grey_chroma, gate.blue_over_red, lab[middle])
     findings = [light] if light else []
     grey = light == "infrared"
-    lab = _lab(crop_bgr)
     covered = {"eyes": 0.0, "mouth": 0.0}
     if landmarks is not None:
         try:
