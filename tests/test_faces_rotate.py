@@ -268,7 +268,9 @@ def test_follow_mode_keeps_the_clip_s_roll_and_rechecks_it(yunet, astronaut) -> 
     assert counting.calls == 4 and turn == always[1] and faces[0].iou(always[0][0]) == 1.0
     for _ in range(FOLLOW_RECHECK - 1):  # one full look per FOLLOW_RECHECK frames
         faces, turn = follow.detect_turn(turned)
-        assert turn == always[1] and faces[0].iou(always[0][0]) > 0.99
+        # Found again in the window around it, at the resolution the face needs: the same face.
+        assert turn == always[1] and faces[0].iou(always[0][0]) > 0.85
+        assert np.abs(faces[0].landmarks - always[0][0].landmarks).max() < 0.1 * always[0][0].w
     assert counting.calls == 4 + FOLLOW_RECHECK - 1
     follow.detect_turn(turned)  # the recheck: every roll again
     assert counting.calls == 4 + FOLLOW_RECHECK - 1 + 4

@@ -87,7 +87,7 @@ class ScriptedPredictor:
     def __init__(self) -> None:
         self.calls = 0
 
-    def assess_bytes(self, data: bytes) -> FakeAssessment:
+    def assess_bytes(self, data: bytes, stream: str | None = None) -> FakeAssessment:
         from neopain.imageio import decode_image
 
         image = decode_image(data)

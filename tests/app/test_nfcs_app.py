@@ -23,7 +23,7 @@ from neopain.train import nfcs_targets
 class NfcsScripted(ScriptedPredictor):
     """The scripted classes plus an NFCS reading: brow bulge and eye squeeze present, chin hidden."""
 
-    def assess_bytes(self, data: bytes):  # type: ignore[no-untyped-def]
+    def assess_bytes(self, data: bytes, stream: str | None = None):  # type: ignore[no-untyped-def]
         result = super().assess_bytes(data)
         if result.status != "ok":
             return result

@@ -35,7 +35,7 @@ class ObservePredictor(ScriptedPredictor):
 
     nfcs_version = "nfcs-10"
 
-    def assess_bytes(self, data: bytes) -> FakeAssessment:
+    def assess_bytes(self, data: bytes, stream: str | None = None) -> FakeAssessment:
         value = int(decode_image(data)[0, 0, 2])
         self.calls += 1
         if value < 60:

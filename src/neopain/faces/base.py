@@ -141,6 +141,15 @@ class FaceDetector(ABC):
     def reset(self) -> None:
         """Forget what earlier frames taught (a new clip begins); detectors without memory do nothing."""
 
+    def memory(self) -> object | None:
+        """What this detector remembers of earlier frames (None for most): ``restore`` puts it back, so one
+        detector can follow several cameras in turn."""
+        return None
+
+    def restore(self, memory: object | None) -> None:
+        """Continue from a ``memory`` (None: as after ``reset``)."""
+        self.reset()
+
     @property
     def signature(self) -> str:
         """Name plus every parameter that changes the result (part of the crop cache key)."""

@@ -23,18 +23,25 @@ Torch-free (the serving path imports it); ``Predictor.from_files`` wraps its det
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
-from neopain.faces.base import BoxDetector, Face, FaceDetector, check_image
+from neopain.faces.base import BoxDetector, Face, FaceDetector, check_image, choose_face
 
 ROTATION_MODES = ("off", "missing", "always", "follow")
 """``off``: the detector alone; ``missing``: the rolls only when no face is found; ``always``: every roll;
-``follow`` (one video: the phone's angle holds from frame to frame): the last frame's roll first, every
-roll again when it finds no face as good, and every ``FOLLOW_RECHECK`` frames."""
+``follow`` (one camera or video: the phone's angle and the face's place hold from frame to frame): the
+last frame's roll, looked for only around the last face (``FOLLOW_WINDOW`` times its size, shrunk so the
+face at most ``LOOK_FACE_PX`` pixels: the resolution the face needs), every roll on the whole frame
+again when it finds no face as good, and every ``FOLLOW_RECHECK`` frames (a face entering the picture
+elsewhere, a rival face, is noticed then)."""
 FOLLOW_RECHECK = 10
 FOLLOW_SCORE_DROP = 0.1  # the followed roll's face may score this much below the roll's last best
+FOLLOW_WINDOW = 2.0  # side of the window around the last face, in face sizes
+LOOK_FACE_PX = 128  # a face looked at in its window is shrunk to this (YuNet reads faces from 20 px)
+FOLLOW_MIN_IOU = 0.2  # the followed face must overlap the last one this much (else: another face, search)
 
 _CV2_TURN = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
@@ -140,12 +147,43 @@ def _apply(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, dtype=np.float64).reshape(-1, 2) @ affine[:, :2].T + affine[:, 2]
 
 
+def _shifted(face: Face, dx: float, dy: float) -> Face:
+    landmarks = None if face.landmarks is None else face.landmarks + np.array([dx, dy], np.float32)
+    return Face(face.x + dx, face.y + dy, face.w, face.h, face.score, landmarks)
+
+
+def follow_window(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
+    """The window (x0, y0, x1, y1) a followed face is looked for in: ``FOLLOW_WINDOW`` face sizes around
+    its centre, inside the width x height frame."""
+    cx, cy = face.center
+    half = FOLLOW_WINDOW * max(face.w, face.h) / 2
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(width, math.ceil(cx + half)), min(height, math.ceil(cy + half))
+    return x0, y0, x1, y1
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What follow mode remembers between frames: the roll, its best score on the whole frame, the last
+    face (original pixels) and the frames since the whole frame was searched."""
+
+    angle: int
+    score: float
+    face: Face
+    since_check: int = 0
+
+
 class RotatingDetector(FaceDetector):
     """Any image detector, also run on the image rolled by every ``step`` degrees (90: the quarter
     turns); the faces of the best-scored roll, in the original image's pixels (the rule is in the module
-    docstring)."""
+    docstring). ``search_sides`` (for instance (160, 320)): the rolls are compared on copies that large
+    first, smallest first, and the winning face is looked at again in a window at the resolution it needs
+    (``LOOK_FACE_PX``); a frame none of them shows a face in gets no face (a face too small for a 320 px
+    copy is too small to assess). Empty: every roll on the whole image."""
 
-    def __init__(self, detector: FaceDetector, mode: str = "always", step: int = 90) -> None:
+    def __init__(
+        self, detector: FaceDetector, mode: str = "always", step: int = 90, search_sides: tuple[int, ...] = ()
+    ) -> None:
         if isinstance(detector, BoxDetector):
             raise TypeError("the 'box' detector reads manifest boxes; there is nothing to turn")
         if isinstance(detector, RotatingDetector):
@@ -154,13 +192,15 @@ class RotatingDetector(FaceDetector):
             raise ValueError(f"unknown rotation mode '{mode}'; choose 'missing', 'always' or 'follow'")
         if step < 1 or 90 % step:
             raise ValueError(f"the step must divide 90 degrees (90, 45, 30, ...), got {step}")
+        if any(side < 32 for side in search_sides):
+            raise ValueError(f"search sides must be at least 32 px, got {search_sides}")
         super().__init__(max_side=None)  # the wrapped detector shrinks large images itself
         self.detector = detector
         self.mode = mode
         self.step = step
+        self.search_sides = tuple(sorted(search_sides))
         self.name = f"{detector.name}+turns"
-        self._followed: tuple[int, float] | None = None  # follow mode: the last roll and its best score
-        self._since_check = 0
+        self._followed: Followed | None = None  # follow mode's memory
 
     @property
     def angles(self) -> tuple[int, ...]:
@@ -169,52 +209,108 @@ class RotatingDetector(FaceDetector):
 
     @property
     def signature(self) -> str:
-        return f"turns:mode={self.mode},step={self.step}[{self.detector.signature}]"
+        search = "" if not self.search_sides else f",search={'/'.join(map(str, self.search_sides))}"
+        return f"turns:mode={self.mode},step={self.step}{search}[{self.detector.signature}]"
 
     def detect_turn(self, image_bgr: np.ndarray) -> tuple[list[Face], int]:
         """The faces of the best roll, in the original pixels and best score first, and that roll."""
         check_image(image_bgr)
-        height, width = image_bgr.shape[:2]
         followed = self._follow(image_bgr) if self.mode == "follow" else None
         if followed is not None:
-            faces, angle = followed
-            return [unroll_face(face, angle, width, height) for face in faces], angle
-        best, best_angle = self.detector.detect(image_bgr), 0
-        if best and self.mode == "missing":
-            return best, 0
+            return followed
+        faces, angle = self._search(image_bgr)
+        if self.mode == "follow":
+            chosen = choose_face(faces)
+            self._followed = None if chosen is None else Followed(angle, faces[0].score, chosen)
+        return faces, angle
+
+    def reset(self) -> None:
+        """Forget the followed face (a new clip, another phone)."""
+        self._followed = None
+
+    def memory(self) -> Followed | None:
+        return self._followed
+
+    def restore(self, memory: object | None) -> None:
+        self._followed = memory if isinstance(memory, Followed) else None
+
+    def _best_roll(self, image_bgr: np.ndarray, first: list[Face] | None = None) -> tuple[list[Face], int]:
+        """The faces of the best-scored roll (``first``: those found as it is), in ``image_bgr``'s pixels."""
+        best, best_angle = (self.detector.detect(image_bgr) if first is None else first), 0
         for degrees in self.angles[1:]:
             faces = self.detector.detect(roll_image(image_bgr, degrees)[0])
             if faces and (not best or faces[0].score > best[0].score):
                 best, best_angle = faces, degrees
-        if self.mode == "follow":
-            self._followed, self._since_check = ((best_angle, best[0].score) if best else None), 0
+        height, width = image_bgr.shape[:2]
         return [unroll_face(face, best_angle, width, height) for face in best], best_angle
 
-    def reset(self) -> None:
-        """Forget the followed roll (a new clip, another phone)."""
-        self._followed, self._since_check = None, 0
+    def _search(self, image_bgr: np.ndarray) -> tuple[list[Face], int]:
+        """Every roll on the whole image (the rule is in the class docstring)."""
+        if self.mode == "missing":
+            upright = self.detector.detect(image_bgr)
+            return (upright, 0) if upright else self._best_roll(image_bgr, upright)
+        height, width = image_bgr.shape[:2]
+        sides = [side for side in self.search_sides if side < max(height, width)]
+        if not sides:
+            return self._best_roll(image_bgr)
+        for side in sides:
+            factor = side / max(height, width)
+            small = cv2.resize(image_bgr, (max(1, round(width * factor)), max(1, round(height * factor))),
+                               interpolation=cv2.INTER_AREA)
+            found, angle = self._best_roll(small)
+            if found:
+                coarse = [face.scaled(1.0 / factor) for face in found]
+                chosen = choose_face(coarse)
+                sharp = _tracked(self.look_around(image_bgr, chosen, angle), chosen)
+                # The rivals as the small copy saw them; the chosen face as its own window shows it.
+                return ([sharp] if sharp else []) + [f for f in coarse if f is not chosen or not sharp], angle
+        return [], 0
+
+    def look_around(self, image_bgr: np.ndarray, face: Face, angle: int) -> list[Face]:
+        """The faces in a window ``FOLLOW_WINDOW`` times ``face``'s size around it, rolled by ``angle`` and
+        shrunk so the face is at most ``LOOK_FACE_PX`` large; in the image's pixels, best score first."""
+        height, width = image_bgr.shape[:2]
+        x0, y0, x1, y1 = follow_window(face, width, height)
+        window = image_bgr[y0:y1, x0:x1]
+        factor = min(1.0, LOOK_FACE_PX / max(face.w, face.h, 1.0))
+        if factor < 1.0:
+            size = (max(1, round(window.shape[1] * factor)), max(1, round(window.shape[0] * factor)))
+            window = cv2.resize(window, size, interpolation=cv2.INTER_AREA)
+        found = self.detector.detect(roll_image(window, angle)[0])
+        win_h, win_w = window.shape[:2]
+        return [_shifted(unroll_face(f, angle, win_w, win_h).scaled(1.0 / factor), x0, y0) for f in found]
 
     def _follow(self, image_bgr: np.ndarray) -> tuple[list[Face], int] | None:
-        """The followed roll's faces when it still finds one as good (and no recheck is due), else None."""
-        if self._followed is None or self._since_check >= FOLLOW_RECHECK - 1:
+        """The followed face, looked for at its roll around its last place, when it is still there and as
+        good (and no whole-frame search is due); None otherwise. Faces in original pixels."""
+        state = self._followed
+        if state is None or state.since_check >= FOLLOW_RECHECK - 1:
             return None
-        angle, score = self._followed
-        faces = self.detector.detect(roll_image(image_bgr, angle)[0])
-        if not faces or faces[0].score < score - FOLLOW_SCORE_DROP:
+        faces = self.look_around(image_bgr, state.face, state.angle)
+        tracked = _tracked(faces, state.face)
+        if tracked is None or tracked.score < state.score - FOLLOW_SCORE_DROP:
             return None
-        self._since_check += 1
-        return faces, angle
+        self._followed = replace(state, face=tracked, since_check=state.since_check + 1)
+        return faces, state.angle
 
     def _detect(self, image_bgr: np.ndarray) -> list[Face]:
         return self.detect_turn(image_bgr)[0]
 
 
-def upright_detector(detector: FaceDetector, rotations: str = "always", step: int = 90) -> FaceDetector:
+def _tracked(faces: list[Face], last: Face) -> Face | None:
+    """The face of ``faces`` that is ``last`` again (overlapping it most, at least ``FOLLOW_MIN_IOU``)."""
+    best = max(faces, key=last.iou, default=None)
+    return best if best is not None and best.iou(last) >= FOLLOW_MIN_IOU else None
+
+
+def upright_detector(
+    detector: FaceDetector, rotations: str = "always", step: int = 90, search_sides: tuple[int, ...] = ()
+) -> FaceDetector:
     """``detector`` wrapped to find faces at any roll (``rotations``: one of ``ROTATION_MODES``, ``step``
-    as ``RotatingDetector``'s); the detector itself for ``"off"``, for the ``box`` detector and for one
-    already wrapped."""
+    and ``search_sides`` as ``RotatingDetector``'s); the detector itself for ``"off"``, for the ``box``
+    detector and for one already wrapped."""
     if rotations not in ROTATION_MODES:
         raise ValueError(f"unknown rotation mode '{rotations}'; choose one of {', '.join(ROTATION_MODES)}")
     if rotations == "off" or isinstance(detector, BoxDetector | RotatingDetector):
         return detector
-    return RotatingDetector(detector, mode=rotations, step=step)
+    return RotatingDetector(detector, mode=rotations, step=step, search_sides=search_sides)

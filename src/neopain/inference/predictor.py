@@ -9,6 +9,7 @@ The classifier's preprocessing comes from the model file's metadata and the crop
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +39,11 @@ from neopain.preprocess import ModelConfig
 __all__ = ["REASONS", "STAGES", "Assessment", "ImageError", "ModelFileError", "Predictor", "QualityGate"]
 
 STAGES = ("decode", "detect", "crop", "classify", "total")
+# A named detector compares the frame's quarter turns on copies this large (a 320 px copy only when the
+# 160 px one shows no face), then looks at the winning face in a window at the resolution it needs
+# (faces/rotate.py): a fraction of one look at the whole frame, with landmarks as precise.
+SEARCH_SIDES = (160, 320)
+MAX_STREAMS = 64  # cameras whose last face a predictor remembers (least recently seen forgotten first)
 REASONS = (*QUALITY_REASONS, *WARD_REASONS)  # every "no assessment" reason, in the order they are checked
 
 
@@ -134,6 +140,7 @@ class Predictor:
         self.gate = gate or QualityGate()
         self.threshold = threshold
         self.ward_gate = WardGate()
+        self._streams: OrderedDict[str, object | None] = OrderedDict()  # camera -> its detector memory
 
     @classmethod
     def from_files(
@@ -145,14 +152,18 @@ class Predictor:
         gate: QualityGate | None = None,
         threshold: float = 0.5,
         rotations: str = "always",
+        detect_side: int | None = None,
     ) -> Predictor:
         """Load an exported classifier (ModelFileError if it is not one) and a detector by name; a named
-        detector also looks at the frame's quarter turns (``rotations``: "always", "missing", "follow" or "off",
+        detector sees the frame at most ``detect_side`` pixels large (None: as its own default) and also
+        looks at its quarter turns (``rotations``: "always", "missing", "follow" or "off",
         ``neopain.faces.upright_detector``), as the phone is held at any angle. A detector object is used
         as given."""
         classifier = OnnxClassifier(model_path, threads=threads)
         if isinstance(detector, str):
-            face_detector = upright_detector(create_detector(detector), rotations)
+            options = {} if detect_side is None or detector == "box" else {"max_side": detect_side}
+            face_detector = upright_detector(create_detector(detector, **options), rotations,
+                                             search_sides=SEARCH_SIDES)
         else:
             face_detector = detector
         settings = crop_settings or crop_settings_from(classifier)
@@ -200,21 +211,38 @@ class Predictor:
         blocking = reading.blocking(self.classifier.conditions)
         return reading, (blocking[0] if blocking else None)
 
-    def assess_bytes(self, data: bytes, name: str = "<upload>") -> Assessment:
-        """Decode (EXIF honoured) and assess; undecodable bytes raise ``ImageError`` naming ``name``."""
+    def assess_bytes(self, data: bytes, name: str = "<upload>", stream: str | None = None) -> Assessment:
+        """Decode (EXIF honoured) and assess; undecodable bytes raise ``ImageError`` naming ``name``.
+        ``stream`` names the camera the frame comes from: a following detector (``rotations="follow"``)
+        then continues from that camera's last face, whatever other cameras sent in between."""
         start = time.perf_counter()
         image = decode_image(data, name)
-        return self._assess(image, decode_ms=_ms(start), start=start)
+        return self._assess(image, decode_ms=_ms(start), start=start, stream=stream)
 
-    def assess(self, image_bgr: np.ndarray) -> Assessment:
-        """Assess one BGR uint8 frame (``decode`` timing 0)."""
-        return self._assess(image_bgr, decode_ms=0.0, start=time.perf_counter())
+    def assess(self, image_bgr: np.ndarray, stream: str | None = None) -> Assessment:
+        """Assess one BGR uint8 frame (``decode`` timing 0); ``stream`` as for ``assess_bytes``."""
+        return self._assess(image_bgr, decode_ms=0.0, start=time.perf_counter(), stream=stream)
 
-    def _assess(self, image: np.ndarray, decode_ms: float, start: float) -> Assessment:
+    def _detect(self, image: np.ndarray, stream: str | None) -> list[Face]:
+        """The detector's faces, with ``stream``'s memory in the detector while it looks (None: the
+        detector's own, as a single clip or a still uses it)."""
+        if stream is None:
+            return self.detector.detect(image)
+        own = self.detector.memory()
+        self.detector.restore(self._streams.pop(stream, None))
+        try:
+            return self.detector.detect(image)
+        finally:
+            self._streams[stream] = self.detector.memory()
+            while len(self._streams) > MAX_STREAMS:
+                self._streams.popitem(last=False)
+            self.detector.restore(own)
+
+    def _assess(self, image: np.ndarray, decode_ms: float, start: float, stream: str | None = None) -> Assessment:
         _check_frame(image)
         timings = {"decode": decode_ms, "detect": 0.0, "crop": 0.0, "classify": 0.0, "total": 0.0}
         t = time.perf_counter()
-        faces = self.detector.detect(image)
+        faces = self._detect(image, stream)
         face = choose_face(faces)
         timings["detect"] = _ms(t)
         reason = detection_reason(faces, face, image, self.gate)

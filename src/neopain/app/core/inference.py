@@ -27,7 +27,7 @@ class PredictorLike(Protocol):
     synthetic: bool
     card: dict[str, Any] | None
 
-    def assess_bytes(self, data: bytes) -> AssessmentLike: ...
+    def assess_bytes(self, data: bytes, *, stream: str | None = None) -> AssessmentLike: ...
 
 
 class ModelUnavailable(RuntimeError):
@@ -41,7 +41,9 @@ def load_predictor(model_path: Path | None, detector: str) -> PredictorLike:
         raise ModelUnavailable(f"model file not found: {model_path}")
     from neopain.inference import Predictor  # torch-free; imported late so pages work without a model
 
-    return Predictor.from_files(model_path, detector=detector)
+    # Each assessment is one camera: its face is followed from frame to frame (``stream``), a still
+    # frame or a camera's first frame is searched at every quarter turn.
+    return Predictor.from_files(model_path, detector=detector, rotations="follow")
 
 
 class PredictorHolder:
@@ -77,24 +79,25 @@ class PredictorHolder:
         except ModelUnavailable:
             return None
 
-    def assess(self, data: bytes) -> AssessmentLike:
+    def assess(self, data: bytes, stream: str | None = None) -> AssessmentLike:
+        """One frame; ``stream`` names its camera (the predictor follows that camera's face)."""
         predictor = self.get()
         with self.run_lock:
-            return predictor.assess_bytes(data)
+            return predictor.assess_bytes(data, stream=stream)
 
-    def assess_image(self, image_bgr: Any) -> AssessmentLike:
+    def assess_image(self, image_bgr: Any, stream: str | None = None) -> AssessmentLike:
         """A decoded BGR frame (a clip's): the predictor's own ``assess``, else as PNG bytes (lossless)."""
         predictor = self.get()
         direct = getattr(predictor, "assess", None)
         if direct is not None:
             with self.run_lock:
-                return direct(image_bgr)
+                return direct(image_bgr, stream=stream)
         import cv2
 
         ok, encoded = cv2.imencode(".png", image_bgr)
         if not ok:
             raise ModelUnavailable("a frame of the clip could not be handed to the model")
-        return self.assess(encoded.tobytes())
+        return self.assess(encoded.tobytes(), stream)
 
     def nfcs_version(self) -> str | None:
         """The served model's NFCS version when it reads the NFCS actions, else None (pain only)."""

@@ -120,14 +120,16 @@ def _entry(t: float, result: AssessmentLike) -> dict:
 
 
 def read_window(holder: PredictorHolder, path: Path, start: float, end: float) -> list[dict]:
-    """The timeline of [start, end) and the smoothing's reach either side, each frame assessed on its own."""
+    """The timeline of [start, end) and the smoothing's reach either side; the face followed from frame to
+    frame within this reading only (its own stream: no other clip's or camera's face carries over)."""
     entries = []
+    stream = f"clip-{secrets.token_hex(8)}"
     try:
         for _index, t, frame in read_frames(path, DEFAULT_FPS):
             if t >= end + SMOOTH_S:
                 break
             if t >= start - SMOOTH_S:
-                entries.append(_entry(t, holder.assess_image(frame)))
+                entries.append(_entry(t, holder.assess_image(frame, stream)))
     except VideoError as exc:
         raise ClipError(422, f"the clip cannot be read to the end of the window: {_said(exc)}") from exc
     return entries

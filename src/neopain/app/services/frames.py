@@ -114,7 +114,7 @@ def process_frame(
     if client_token != assessment.client_token:
         raise FrameConflict("this assessment continues in another tab or window; this one has stopped")
     try:
-        result = predictor.assess(data)
+        result = predictor.assess(data, stream=f"assessment-{assessment.id}")
     except ImageError as exc:
         raise UploadError(422, "the frame cannot be decoded as an image") from exc
     with _lock_for(assessment.id):
