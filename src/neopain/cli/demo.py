@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,7 @@ class DemoScale:
     input_size: int
     repeats: int
     epochs: int
+    patience: int  # epochs without a better validation loss before a repetition stops
     augment: str
     test_subjects: int  # held-out babies for Table II: at 30 (360 faces) one flipped label moves a metric ~0.5 pp
     video_subjects: int  # synthetic video babies the observation windows are measured on
@@ -33,19 +35,31 @@ class DemoScale:
 
 
 FULL = DemoScale(subjects=30, images_per_subject=12, size=256, input_size=112, repeats=3, epochs=40,
-                 augment="online", test_subjects=30, video_subjects=2, video_seconds=120.0, video_fps=10.0)
+                 patience=3, augment="online", test_subjects=30, video_subjects=2, video_seconds=60.0, video_fps=10.0)
 # --quick: a smoke run of every stage in about a minute (the test suite uses it).
 QUICK = DemoScale(subjects=6, images_per_subject=6, size=96, input_size=32, repeats=2, epochs=2,
-                  augment="none", test_subjects=4, video_subjects=1, video_seconds=32.0, video_fps=2.0)
+                  patience=8, augment="none", test_subjects=4, video_subjects=1, video_seconds=32.0, video_fps=2.0)
 
 
-def run_step(title: str, args: list[str]) -> None:
-    """Run one ``neopain`` command in this process, printing it as a user would type it."""
+def run_step(title: str, args: list[str]) -> float:
+    """Run one ``neopain`` command in this process, printing it as a user would type it; its seconds."""
     console.rule(title)
     console.print("$ neopain " + shlex.join(args), markup=False, highlight=False)
+    started = time.perf_counter()
     code = get_command(app).main(args, prog_name="neopain", standalone_mode=False)
     if code not in (None, 0):
         raise typer.Exit(int(code))
+    seconds = time.perf_counter() - started
+    console.print(f"({seconds:.0f} s)", markup=False, highlight=False)
+    return seconds
+
+
+def print_times(times: list[tuple[str, float]]) -> None:
+    """How long each step took, and the whole."""
+    console.rule("time per step")
+    for title, seconds in times:
+        console.print(f"{seconds:7.1f} s  {title}", markup=False, highlight=False)
+    console.print(f"{sum(s for _, s in times):7.1f} s  in all", markup=False, highlight=False)
 
 
 def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, list[str]]]:
@@ -70,7 +84,9 @@ def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, li
             "--out", str(runs), "--repeats", str(scale.repeats), "--epochs", str(scale.epochs),
             "--input-size", str(scale.input_size), "--augment", scale.augment, "--seed", str(seed),
             # ImageNet features are not face features: train every layer (see docs/TRAINING.md).
-            "--finetune", "all", "--monitor", "ce", "--patience", "8", "--final", "--targets", "pain,nfcs"]),
+            "--finetune", "all", "--monitor", "ce", "--patience", str(scale.patience), "--final",
+            # The final model trains as long as the repetitions found best: no plateau wait on all faces.
+            "--final-epochs", "cv", "--targets", "pain,nfcs"]),
         ("5. held-out synthetic babies for Table II", [
             "data", "synth", "--out", str(test_synth), "--subjects", str(scale.test_subjects),
             "--images-per-subject", str(scale.images_per_subject), "--size", str(scale.size),
@@ -121,8 +137,8 @@ def demo(
 ) -> None:
     """The whole pipeline on synthetic faces, then the bedside app with the model it trained."""
     console.print("neopain demo: research software, not a medical device; all data here is synthetic.")
-    for title, args in pipeline_steps(out, QUICK if quick else FULL, seed):
-        run_step(title, args)
+    times = [(title, run_step(title, args)) for title, args in pipeline_steps(out, QUICK if quick else FULL, seed)]
+    print_times(times)
     console.print(f"report: {out / 'evaluation' / 'report.html'}")
     if serve:
         serve_demo(out, host, port)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -77,6 +78,10 @@ def evaluate_command(
     final: Annotated[
         bool, typer.Option(help="then train the first model on all faces into OUT/final")
     ] = False,
+    final_epochs: Annotated[
+        str, typer.Option(help="the final model's epochs: 'plateau' (until the training loss stops falling, "
+                               "as the paper) or 'cv' (the repetitions' median best epoch: no epoch wasted)")
+    ] = "plateau",
     region_prior: Annotated[
         float, typer.Option(help="> 0: weight of the NFCS region prior in training (see `neopain train`)")
     ] = 0.0,
@@ -92,9 +97,18 @@ def evaluate_command(
     ] = 0.0,
 ) -> None:
     """Evaluate models with the paper's protocol and the subject-independent one; write the report."""
-    from neopain.evaluate import EvalConfig, run_protocol, train_final, write_model_card, write_report
+    from neopain.evaluate import (
+        EvalConfig,
+        cv_epochs,
+        run_protocol,
+        train_final,
+        write_model_card,
+        write_report,
+    )
     from neopain.train import TrainConfig
 
+    if final_epochs not in ("plateau", "cv"):
+        raise typer.BadParameter(f"--final-epochs must be 'plateau' or 'cv', got '{final_epochs}'")
     if protocol not in PROTOCOL_CHOICES:
         raise typer.BadParameter(f"--protocol must be one of {', '.join(PROTOCOL_CHOICES)}, got '{protocol}'")
     with _errors():
@@ -137,13 +151,18 @@ def evaluate_command(
         md, page = write_report(out, sensitivity)
         console.print(f"report: {md} and {page}")
         if final:
-            result = train_final(samples, faces, config.models[0], out / "final", train_config)
+            final_config, chosen = train_config, None
+            if final_epochs == "cv" and (chosen := cv_epochs(out, config.models[0])) is not None:
+                # A fixed length, so no plateau wait either: patience past the last epoch.
+                final_config = replace(train_config, epochs=chosen, patience=chosen + 1)
+                console.print(f"final model: {chosen} epochs (the repetitions' median best epoch)")
+            result = train_final(samples, faces, config.models[0], out / "final", final_config)
             card_json, _ = write_model_card(
                 out / "final",
                 samples,
                 out,
                 result.config,
-                train_config={**train_config.to_dict(), "final": True},
+                train_config={**final_config.to_dict(), "final": True, "final_epochs": final_epochs},
                 checkpoint=result.checkpoint,
                 sensitivity=sensitivity,
             )

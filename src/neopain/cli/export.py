@@ -16,13 +16,13 @@ INT8_CHOICES = ("static", "dynamic-gemm", "dynamic", "none")
 
 
 def _export_errors():
-    from neopain.export import ExportError, QuantizeError
+    from neopain.export import ExportError, QuantizeError, TfliteError
     from neopain.models import ModelError
     from neopain.preprocess import ConfigError
     from neopain.train import CheckpointError
 
     return user_errors(ExportError, QuantizeError, CheckpointError, ModelError, ConfigError, ModelFileError,
-                       ManifestError, ImageError)
+                       ManifestError, ImageError, TfliteError)
 
 
 def variant_path(out: Path, mode: str) -> Path:
@@ -41,10 +41,14 @@ def export_command(
                                           "float and every int8 variant (JSON + Markdown beside --out)"),
     calibration_limit: int = typer.Option(256, help="most calibration crops (a seeded subset)"),
     seed: int = typer.Option(0),
+    format: str = typer.Option("onnx", "--format", help="onnx | tflite (also NAME.tflite: the paper's phone "
+                               "format, dynamic-range int8, converted in $NEOPAIN_TFLITE_PYTHON's environment)"),
 ) -> None:
     """Export a checkpoint to ONNX (parity-checked against torch) and quantise it to int8."""
     if int8 not in INT8_CHOICES:
         raise typer.BadParameter(f"--int8 must be one of {', '.join(INT8_CHOICES)}")
+    if format not in ("onnx", "tflite"):
+        raise typer.BadParameter(f"--format must be onnx or tflite, got '{format}'")
     from neopain.export import describe, export_checked, load_face_crops, quantize
 
     with _export_errors():
@@ -63,6 +67,15 @@ def export_command(
             typer.echo(f"{variants[mode]}: {describe(variants[mode])}")
         if table_ii is not None:
             _write_table_ii(variants, table_ii, out)
+        if format == "tflite":
+            _write_tflite(out)
+
+
+def _write_tflite(onnx_path: Path) -> None:
+    from neopain.export import to_tflite
+
+    path = to_tflite(onnx_path, onnx_path.with_suffix(".tflite"))
+    typer.echo(f"{path}: TFLite, dynamic-range int8, {path.stat().st_size / 2**20:.2f} MiB (metadata: {path}.json)")
 
 
 def _write_table_ii(variants: dict[str, Path], test_faces: Path, out: Path) -> None:

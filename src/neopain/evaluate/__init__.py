@@ -16,6 +16,7 @@ _API = {
     "EvalConfig": "protocol",
     "run_protocol": "protocol",
     "train_final": "protocol",
+    "cv_epochs": "protocol",
     "write_report": "report",
     "VideoTruthError": "video",
     "evaluate_videos": "video",

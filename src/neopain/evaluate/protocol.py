@@ -387,3 +387,16 @@ def train_final(
 
     _check_config(EvalConfig(models=(model,), train=config))
     return (trainer or train)(list(samples), manifest_file, model, out_dir, replace(config, final=True))
+
+
+def cv_epochs(out_dir: str | Path, model: str) -> int | None:
+    """The epochs a final model trains for when the repetitions choose them: the median best epoch of
+    ``model``'s subject-independent repetitions under ``out_dir`` (image-wise ones if there are none),
+    rounded up; None when no repetition recorded one."""
+    from neopain.evaluate.results import load_records
+
+    records = [r for r in load_records(out_dir) if r.model == model and "best_epoch" in r.info]
+    chosen = [r for r in records if r.protocol == SUBJECT] or records
+    if not chosen:
+        return None
+    return max(1, int(np.ceil(np.median([int(r.info["best_epoch"]) for r in chosen]))))

@@ -15,6 +15,8 @@ _API = {
     "record_table_ii": "table",
     "table_ii": "table",
     "write_table_ii": "table",
+    "TfliteError": "tflite",
+    "to_tflite": "tflite",
     "ExportError": "to_onnx",
     "export_checked": "to_onnx",
 }

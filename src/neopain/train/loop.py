@@ -51,7 +51,7 @@ def make_runtime(device_name: str = "auto", amp: bool = True, deterministic: boo
     device = pick_device(device_name)
     cuda = device.type == "cuda"
     set_determinism(deterministic, cuda)
-    return Runtime(device=device, amp=amp and cuda, channels_last=cuda)
+    return Runtime(device=device, amp=amp and cuda, channels_last=True)
 
 
 def set_determinism(deterministic: bool, cuda: bool) -> None:
