@@ -35,7 +35,7 @@ class DemoScale:
 
 
 FULL = DemoScale(subjects=30, images_per_subject=12, size=256, input_size=112, repeats=3, epochs=40,
-                 patience=3, augment="online", test_subjects=30, video_subjects=2, video_seconds=60.0, video_fps=10.0)
+                 patience=3, augment="online", test_subjects=30, video_subjects=2, video_seconds=120.0, video_fps=5.0)
 # --quick: a smoke run of every stage in about a minute (the test suite uses it).
 QUICK = DemoScale(subjects=6, images_per_subject=6, size=96, input_size=32, repeats=2, epochs=2,
                   patience=8, augment="none", test_subjects=4, video_subjects=1, video_seconds=32.0, video_fps=2.0)

@@ -19,7 +19,8 @@ from neopain.train.prior import RegionPrior, region_penalty
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how the arithmetic runs: CUDA gets bf16 autocast and channels_last, CPU plain float32."""
+    """Where and how the arithmetic runs: CUDA gets bf16 autocast, both channels_last (on this 2-core CPU
+    MobileNetV2 trains about 10 % faster in it: bench/train_throughput.py)."""
 
     device: torch.device
     amp: bool
