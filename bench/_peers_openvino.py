@@ -71,7 +71,3 @@ class OpenVinoClassifier:
             if "layerType" in info and info["layerType"].astype(str) in WEIGHTED_OPS:
                 counts[info["runtimePrecision"].astype(str) if "runtimePrecision" in info else "?"] += 1
         return dict(counts)
-
-    def runs_int8(self) -> bool:
-        """True when some weighted layer of the compiled graph runs in i8/u8."""
-        return any(p.lower() in ("i8", "u8") for p in self.runtime_precisions())

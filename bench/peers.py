@@ -136,6 +136,8 @@ def bench_model(name: str, folder: Path, frames: dict[str, list[bytes]], faces: 
             "stills_end_to_end_ms": end_to_end(predictor, frames["stills"], stream=None),
             **agreement(runtime, ref_pain, batch, held.labels),
         }
+        if hasattr(runtime, "runtime_precisions"):  # OpenVINO: how many weighted layers run in each precision
+            rows[row]["layer_precisions"] = runtime.runtime_precisions()
     if "litert_dynamic_int8" in rows:
         rows["litert_dynamic_int8"]["converter"] = litert_note
     rows["research_pipeline"] = {"what": "Pillow decode + YuNet on the whole upright frame + crop + PyTorch eager",

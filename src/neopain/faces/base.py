@@ -30,6 +30,7 @@ __all__ = [
     "choose_face",
     "create_detector",
     "register_detector",
+    "shrunk",
 ]
 
 
@@ -101,6 +102,13 @@ def choose_face(faces: list[Face]) -> Face | None:
     return max(usable, key=lambda f: (f.area, f.score), default=None)
 
 
+def shrunk(image_bgr: np.ndarray, factor: float) -> np.ndarray:
+    """``image_bgr`` resized by ``factor`` (< 1: area-averaged, as every detector's input is shrunk)."""
+    height, width = image_bgr.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
+
+
 def check_image(image_bgr: np.ndarray) -> None:
     if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
         shape = getattr(image_bgr, "shape", None)
@@ -126,10 +134,7 @@ class FaceDetector(ABC):
         check_image(image_bgr)
         factor = self._shrink_factor(image_bgr.shape[:2])
         if factor < 1.0:
-            height, width = image_bgr.shape[:2]
-            size = (max(1, round(width * factor)), max(1, round(height * factor)))
-            small = cv2.resize(image_bgr, size, interpolation=cv2.INTER_AREA)
-            faces = [face.scaled(1.0 / factor) for face in self._detect(small)]
+            faces = [face.scaled(1.0 / factor) for face in self._detect(shrunk(image_bgr, factor))]
         else:
             faces = self._detect(image_bgr)
         return sorted(faces, key=lambda f: f.score, reverse=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from neopain.faces.base import BoxDetector, Face, FaceDetector, check_image, choose_face
+from neopain.faces.base import BoxDetector, Face, FaceDetector, check_image, choose_face, shrunk
 
 ROTATION_MODES = ("off", "missing", "always", "follow")
 """``off``: the detector alone; ``missing``: the rolls only when no face is found; ``always``: every roll;
@@ -255,15 +255,14 @@ class RotatingDetector(FaceDetector):
             return self._best_roll(image_bgr)
         for side in sides:
             factor = side / max(height, width)
-            small = cv2.resize(image_bgr, (max(1, round(width * factor)), max(1, round(height * factor))),
-                               interpolation=cv2.INTER_AREA)
-            found, angle = self._best_roll(small)
+            found, angle = self._best_roll(shrunk(image_bgr, factor))
             if found:
                 coarse = [face.scaled(1.0 / factor) for face in found]
                 chosen = choose_face(coarse)
                 sharp = _tracked(self.look_around(image_bgr, chosen, angle), chosen)
-                # The rivals as the small copy saw them; the chosen face as its own window shows it.
-                return ([sharp] if sharp else []) + [f for f in coarse if f is not chosen or not sharp], angle
+                # The chosen face as its own window shows it; the rivals as the small copy saw them.
+                rivals = [face for face in coarse if face is not chosen]
+                return ([sharp, *rivals] if sharp else coarse), angle
         return [], 0
 
     def look_around(self, image_bgr: np.ndarray, face: Face, angle: int) -> list[Face]:
@@ -271,11 +270,9 @@ class RotatingDetector(FaceDetector):
         shrunk so the face is at most ``LOOK_FACE_PX`` large; in the image's pixels, best score first."""
         height, width = image_bgr.shape[:2]
         x0, y0, x1, y1 = follow_window(face, width, height)
-        window = image_bgr[y0:y1, x0:x1]
         factor = min(1.0, LOOK_FACE_PX / max(face.w, face.h, 1.0))
-        if factor < 1.0:
-            size = (max(1, round(window.shape[1] * factor)), max(1, round(window.shape[0] * factor)))
-            window = cv2.resize(window, size, interpolation=cv2.INTER_AREA)
+        window = image_bgr[y0:y1, x0:x1]
+        window = shrunk(window, factor) if factor < 1.0 else window
         found = self.detector.detect(roll_image(window, angle)[0])
         win_h, win_w = window.shape[:2]
         return [_shifted(unroll_face(f, angle, win_w, win_h).scaled(1.0 / factor), x0, y0) for f in found]

@@ -152,17 +152,14 @@ class Predictor:
         gate: QualityGate | None = None,
         threshold: float = 0.5,
         rotations: str = "always",
-        detect_side: int | None = None,
     ) -> Predictor:
         """Load an exported classifier (ModelFileError if it is not one) and a detector by name; a named
-        detector sees the frame at most ``detect_side`` pixels large (None: as its own default) and also
-        looks at its quarter turns (``rotations``: "always", "missing", "follow" or "off",
+        detector also looks at the frame's quarter turns (``rotations``: "always", "missing", "follow" or "off",
         ``neopain.faces.upright_detector``), as the phone is held at any angle. A detector object is used
         as given."""
         classifier = OnnxClassifier(model_path, threads=threads)
         if isinstance(detector, str):
-            options = {} if detect_side is None or detector == "box" else {"max_side": detect_side}
-            face_detector = upright_detector(create_detector(detector, **options), rotations,
+            face_detector = upright_detector(create_detector(detector), rotations,
                                              search_sides=SEARCH_SIDES)
         else:
             face_detector = detector
