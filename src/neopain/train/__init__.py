@@ -23,7 +23,11 @@ _API = {
     "TrainConfig": "trainer",
     "TrainResult": "trainer",
     "train": "trainer",
+    "build_model": "trainer",
     "run_tune": "tune",
+    "train_epochs": "rounds",
+    "model_from_config": "checkpoint",
+    "save_checkpoint": "checkpoint",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)

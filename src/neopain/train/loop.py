@@ -102,9 +102,10 @@ def train_step(
     runtime: Runtime,
     prior: RegionPrior | None = None,
     nfcs: torch.Tensor | None = None,
+    penalty: Callable[[], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on a normalised batch: CE + the head's L1 (+ the region prior, + the NFCS
-    loss when ``nfcs`` targets are given); (loss, logits)."""
+    loss when ``nfcs`` targets are given, + ``penalty()``, e.g. FedProx's proximal term); (loss, logits)."""
     with runtime.autocast():
         logits, outputs = model.forward_all(x)
     loss = F.cross_entropy(logits.float(), y) + model.head_l1_penalty()
@@ -112,6 +113,8 @@ def train_step(
         loss = loss + nfcs_loss(outputs, nfcs)
     if prior is not None:
         loss = loss + region_penalty(model, x, prior, runtime.autocast)
+    if penalty is not None:
+        loss = loss + penalty()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -179,6 +182,7 @@ def train_epoch(
     shuffle: torch.Generator,
     augmenter: Augmenter | None = None,
     region_weight: float = 0.0,
+    penalty: Callable[[], torch.Tensor] | None = None,
 ) -> EpochStats:
     """One pass over ``data`` in a seeded random order; loss = cross-entropy + the head's L1 penalty
     (+ ``region_weight`` times the share of the decision's attribution outside ``data.regions``; train/prior.py)
@@ -210,7 +214,7 @@ def train_epoch(
         prior = None if regions is None else RegionPrior(next(regions), region_weight)
         batch_nfcs = None if nfcs is None else nfcs[start : start + batch_size]
         losses[step], logits_seen[start : start + y.shape[0]] = train_step(
-            model, x, y, optimizer, runtime, prior, batch_nfcs)
+            model, x, y, optimizer, runtime, prior, batch_nfcs, penalty)
         seen = start + int(y.shape[0])
     sizes = torch.tensor([min(batch_size, n - s) for s in starts], dtype=torch.float32, device=runtime.device)
     loss_sum = (losses * sizes).sum().item()

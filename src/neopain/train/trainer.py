@@ -156,7 +156,8 @@ class _State:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _build_model(model_name: str, config: TrainConfig) -> PainNet:
+def build_model(model_name: str, config: TrainConfig) -> PainNet:
+    """The model ``train`` starts from: registry weights (pretrained or not), the head, the NFCS outputs."""
     torch.manual_seed(config.seed)  # the head's initial weights come from the seed
     model = create_model(
         model_name,
@@ -298,7 +299,7 @@ def train(
     if resume_ckpt is not None:
         model = model_from_config(_check_resume(resume_ckpt, last, model_name, mhash, config))
     else:
-        model = _build_model(model_name, config)
+        model = build_model(model_name, config)
     train_idx, val_idx = _split(samples, config)
     faces = load_faces(samples, manifest_file, model.cfg.input_size, runtime.device, model.cfg.actions)
     region_source = None
