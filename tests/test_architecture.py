@@ -14,7 +14,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "neopain"
 # The pipeline, in order: a stage imports only from the stages before it and from the shared modules.
-STAGES = ("data", "faces", "models", "train", "evaluate", "explain", "inference", "export", "app", "cli")
+STAGES = ("data", "faces", "models", "train", "evaluate", "federated", "explain", "inference", "export", "app", "cli")
 SHARED = (
     "config", "weights", "atomic", "imageio", "videoio", "log", "nfcs", "instruments", "windows", "preprocess",
     "augment", "lazy",

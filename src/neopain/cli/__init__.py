@@ -10,6 +10,7 @@ from neopain.cli import (  # noqa: F401
     explain,
     export,
     faces,
+    federated,
     labelled,
     serve,
     synth,

@@ -34,10 +34,17 @@ def synth(
         str, typer.Option("--preset", help="benchmark (default) or nicu: any angle, phototherapy, infrared, "
                           "CPAP, pacifier, tape, a caregiver's hand")
     ] = "benchmark",
+    sites: Annotated[
+        int, typer.Option("--sites", min=0, max=3, help="Write that many synthetic hospitals (OUT/hospital-a, "
+                          "...), each its own skin tones, light, camera and pain prevalence (docs/FEDERATED.md).")
+    ] = 0,
 ) -> None:
     """Generate synthetic newborn faces with known NFCS actions, labels and region masks."""
     from neopain.data import synthesize
 
+    if sites:
+        _synth_sites(out, sites, subjects, images_per_subject, seed, size, label_noise, preset)
+        return
     with user_errors(ValueError, OSError, ManifestError, ImageError):
         manifest = synthesize(
             out,
@@ -53,6 +60,19 @@ def synth(
     labels = ", ".join(f"{name}: {count}" for name, count in sorted(summary["labels"].items()))  # type: ignore[union-attr]
     console.print(f"wrote {summary['images']} images of {summary['subjects']} subjects ({labels})")
     typer.echo(str(manifest))
+
+
+def _synth_sites(out: Path, sites: int, subjects: int, images_per_subject: int, seed: int, size: int,
+                 label_noise: float, preset: str) -> None:
+    from neopain.data import synthesize_sites
+
+    with user_errors(ValueError, OSError, ManifestError, ImageError):
+        manifests = synthesize_sites(out, sites, subjects, images_per_subject, seed, size, label_noise, preset,
+                                     progress=track)
+    for manifest in manifests:
+        summary = summarize(read_manifest(manifest))
+        console.print(f"{manifest.parent.name}: {summary['images']} images of {summary['subjects']} subjects")
+        typer.echo(str(manifest))
 
 
 VideoOut = Annotated[

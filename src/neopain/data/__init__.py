@@ -29,6 +29,7 @@ _API = {
     "summarize": "manifest",
     "write_manifest": "manifest",
     "synthesize": "synthetic",
+    "synthesize_sites": "synth_sites",
     "generate_videos": "synth_video",
     "synthesize_videos": "synth_video",
     "VideoConfig": "synth_timeline",

@@ -87,9 +87,10 @@ class Identity:
     detail_seed: int  # hair strands and skin detail, stable for the subject
 
 
-def sample_identity(rng: np.random.Generator) -> Identity:
-    """Draw one subject; the ranges stay within what reads as a newborn's face."""
-    skin = skin_tone(rng.uniform(0, 1)) + np.array([rng.uniform(-0.02, 0.05), rng.uniform(-0.03, 0.03), 0.0])
+def sample_identity(rng: np.random.Generator, tones: tuple[float, float] = (0.0, 1.0)) -> Identity:
+    """Draw one subject, its skin within ``tones`` of the light-to-dark axis; the ranges stay within what
+    reads as a newborn's face."""
+    skin = skin_tone(rng.uniform(*tones)) + np.array([rng.uniform(-0.02, 0.05), rng.uniform(-0.03, 0.03), 0.0])
     skin = np.clip(skin, 0, 1)
     lip = np.clip(skin * np.array([0.92, 0.62, 0.62]) + np.array([0.06, 0.0, 0.02]), 0, 1)
     eye_y = rng.uniform(-0.16, -0.06)

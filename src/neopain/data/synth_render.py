@@ -147,7 +147,8 @@ def render_scene(
             image = phototherapy_light(image)
     if overlay is not None:
         overlay(image)
-    pixels = camera(image, draws.camera, config.blur_max, config.noise_max, draws.grain)
+    pixels = camera(image, draws.camera, config.blur_max, config.noise_max, draws.grain,
+                    config.camera_gains)
     if plan is not None and "infrared" in plan.conditions:
         pixels = infrared_frame(pixels, draws.ward_grain or draws.grain)
     mask = _warp_mask(head.mask, matrix, config.size, face_box(ident, place))

@@ -264,6 +264,7 @@ def camera(
     blur_max: float,
     noise_max: float,
     grain_rng: np.random.Generator | None = None,
+    gains: tuple[float, float, float] | None = None,
 ) -> np.ndarray:
     """Uneven light, colour cast, exposure, focus or motion blur and sensor noise; returns uint8 BGR.
 
@@ -278,6 +279,8 @@ def camera(
     gradient = 1 + slope * (np.cos(a) * axis[None, :] + np.sin(a) * axis[:, None])
     vignette = 1 - fall * (axis[None, :] ** 2 + axis[:, None] ** 2)
     cast = (rng.uniform(0.9, 1.1, 3) * rng.uniform(0.8, 1.15)).astype(np.float32)
+    if gains is not None:  # the site's exposure and white balance, on top of each picture's own cast
+        cast = cast * np.asarray(gains, np.float32)
     image = image * (gradient * vignette)[..., None] * cast
     if rng.random() < 0.6:
         image = soften(image, rng.uniform(0.2, 1.0) * blur_max * size / 256)

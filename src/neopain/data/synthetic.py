@@ -87,6 +87,17 @@ class SynthConfig:
     pacifier_rate: float = 0.0
     tape_rate: float = 0.0
     caregiver_hand_rate: float = 0.0
+    # A hospital's own population and equipment (docs/FEDERATED.md), neutral by default: where its babies
+    # lie on the light-to-dark skin axis, its rooms' exposure, its camera's white balance (R, G, B gains).
+    skin_tones: tuple[float, float] = (0.0, 1.0)
+    exposure: float = 1.0
+    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    @property
+    def camera_gains(self) -> tuple[float, float, float] | None:
+        """RGB gains of the site's light and camera, None when neutral (the benchmark keeps its bytes)."""
+        gains = tuple(self.exposure * g for g in self.white_balance)
+        return None if gains == (1.0, 1.0, 1.0) else gains  # type: ignore[return-value]
 
     @property
     def ward(self) -> WardRates:
@@ -103,6 +114,9 @@ class SynthConfig:
             "pain_rate": 0.0 <= self.pain_rate <= 1.0,
             "roll_max_deg": 0.0 <= self.roll_max_deg <= 180.0,
             "face_width": 0.1 <= self.face_width[0] <= self.face_width[1] <= 0.7,
+            "skin_tones": 0.0 <= self.skin_tones[0] <= self.skin_tones[1] <= 1.0,
+            "exposure": 0.3 <= self.exposure <= 2.0,
+            "white_balance": len(self.white_balance) == 3 and all(0.5 <= g <= 1.5 for g in self.white_balance),
             **{name: 0.0 <= value <= 1.0 for name, value in self._rates().items()},
         }
         for name, ok in checks.items():
@@ -140,7 +154,7 @@ class SynthImage:
 
 
 def identity_for(config: SynthConfig, subject: int) -> Identity:
-    return sample_identity(np.random.default_rng([config.seed, subject, _IDENTITY]))
+    return sample_identity(np.random.default_rng([config.seed, subject, _IDENTITY]), config.skin_tones)
 
 
 def sample_expression(rng: np.random.Generator, pain: bool) -> Expression:

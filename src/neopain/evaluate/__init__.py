@@ -8,6 +8,9 @@ from neopain.lazy import lazy_api
 
 # Each public name and the module defining it; other stages import these names from here only.
 _API = {
+    "INTENDED_USE": "card",
+    "LIMITS": "card",
+    "SYNTHETIC_LIMIT": "card",
     "card_summary": "card",
     "write_model_card": "card",
     "METRIC_NAMES": "metrics",

@@ -28,6 +28,7 @@ from neopain.inference import (
     META_CONDITIONS,
     META_CONFIG,
     META_CROP,
+    META_FEDERATION,
     META_MODEL_ID,
     META_OUTPUTS,
     META_QUANTIZATION,
@@ -208,6 +209,8 @@ def export_checked(
         metadata[META_CROP] = json.dumps(asdict(crop_settings), sort_keys=True)
     if ckpt.get("conditions"):
         metadata[META_CONDITIONS] = json.dumps(list(ckpt["conditions"]))
+    if ckpt.get("federation"):
+        metadata[META_FEDERATION] = json.dumps(ckpt["federation"], sort_keys=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     raw = temp_path(out_path.parent, ".onnx")
     try:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neopain.federated.card import federated_card, write_federated_card
 from neopain.federated.client import NUM_EXAMPLES, SITE_RECORD
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,7 @@ def run_federation(grid: Any, plan: FederationPlan, on_round: Callable[[int], No
     final = final_checkpoint(plan, model, journal, plan.rounds)
     save_checkpoint(out_dir / MODEL_FILE, final)
     (out_dir / RECORD_FILE).write_text(json.dumps(final["federation"], indent=2, sort_keys=True) + "\n")
+    write_federated_card(out_dir, federated_card(final))
     return out_dir / MODEL_FILE
 
 

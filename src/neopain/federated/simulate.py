@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from neopain.federated.card import federated_card, write_federated_card
 from neopain.federated.client import make_client_app, partition_site, site_faces
-from neopain.federated.server import MODEL_FILE, FederationPlan, initial_model, make_server_app
+from neopain.federated.server import MODEL_FILE, FederationPlan, initial_model, make_server_app, read_state
 from neopain.federated.sites import Site, sites_from
 
 log = logging.getLogger(__name__)
@@ -37,22 +38,38 @@ def run_flower_simulation(plan: FederationPlan, sites: Sequence[Site], cpus: int
     from flwr.simulation import run_simulation
 
     cpus = cpus or os.cpu_count() or 1
+    model = Path(plan.out_dir) / MODEL_FILE
+    model.unlink(missing_ok=True)  # a model left by an earlier run must not pass for this run's
     run_simulation(server_app=make_server_app(plan), client_app=make_client_app(partition_site(list(sites))),
                    num_supernodes=len(sites),
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                                    "init_args": {"num_cpus": cpus, "num_gpus": 0, "include_dashboard": False,
                                                  "logging_level": logging.WARNING}})
-    model = Path(plan.out_dir) / MODEL_FILE
     if not model.is_file():
         raise RuntimeError(f"the simulated federation ended without a model ({model}); see the log above")
     return model
+
+
+def readable_sites(sites: Sequence[Site], size: int, plan: FederationPlan) -> tuple[list[Site], dict[str, str]]:
+    """The sites whose faces load, and for the others the error (they took no part; the report says so)."""
+    from neopain.train import TrainDataError
+
+    readable, unreadable = [], {}
+    for site in sites:
+        try:
+            for part in ("train", "test"):
+                site_faces(site, part, size, (), plan.seed, plan.test_size)
+            readable.append(site)
+        except TrainDataError as exc:
+            unreadable[site.name] = str(exc)
+    return readable, unreadable
 
 
 def _pooled(parts: Sequence[Any]) -> Any:
     """One FaceSet of several sites' faces (the central baseline's training set)."""
     import torch
 
-    from neopain.train.data import FaceSet  # noqa: PLC0415  (a type, read only here)
+    from neopain.train.data import FaceSet
 
     return FaceSet(torch.cat([p.images for p in parts]), torch.cat([p.targets for p in parts]),
                    [s for p in parts for s in p.subjects])
@@ -106,7 +123,7 @@ def site_scores(model: Any, tests: Sequence[Any], seed: int) -> dict[str, Any]:
 def _scores(y: np.ndarray, p: np.ndarray, subjects: Sequence[str], seed: int, roc_auc: Any) -> dict[str, Any]:
     auc = roc_auc(y, p) if len(set(y.tolist())) == 2 else float("nan")
     low, high = cluster_auc_interval(y, p, subjects, seed)
-    return {"auc": auc, "ci": [low, high], "images": int(len(y)), "babies": len(set(subjects)),
+    return {"auc": auc, "ci": [low, high], "images": len(y), "babies": len(set(subjects)),
             "pain_share": float(np.mean(y))}
 
 
@@ -115,16 +132,19 @@ def simulate(
     compare: bool = True,
 ) -> dict[str, Any]:
     """Federate ``manifests`` (one per site, or one split into ``sites``), compare, write results.json."""
-    from neopain.train import load_checkpoint
+    from neopain.train import load_checkpoint, read_checkpoint
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     site_list = sites_from(manifests, sites, plan.seed)
     plan = replace(plan, out_dir=str(out / "federated"), threads=plan.threads or 1)
+    if plan.resume:
+        read_state(Path(plan.out_dir), plan)  # a mismatch is a clear error before any simulation starts
     size = initial_model(plan).cfg.input_size
     started = time.perf_counter()
     model_path = run_flower_simulation(plan, site_list)
     seconds = {"federated": round(time.perf_counter() - started, 1)}
+    site_list, unreadable = readable_sites(site_list, size, plan)
     tests = [(s.name, site_faces(s, "test", size, (), plan.seed, plan.test_size)) for s in site_list]
     trains = [site_faces(s, "train", size, (), plan.seed, plan.test_size) for s in site_list]
     models = {"federated": load_checkpoint(model_path)[0]}
@@ -143,13 +163,15 @@ def simulate(
                           f"{plan.seed}",
                  "sites": {s.name: {"train_images": len(f), "train_babies": len(set(f.subjects)),
                                     "train_pain_share": float(f.targets.float().mean())}
-                           for s, f in zip(site_list, trains)}},
+                           for s, f in zip(site_list, trains)},
+                 "unreadable_sites": unreadable},
         "plan": json.loads(plan.to_json()),
         "seconds": seconds,
         "models": {name: site_scores(model, tests, plan.seed) for name, model in models.items()},
     }
     results["summary"] = summary(results["models"], [s.name for s in site_list])
     (out / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_federated_card(model_path.parent, federated_card(read_checkpoint(model_path), results))
     return results
 
 

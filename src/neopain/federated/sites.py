@@ -107,7 +107,9 @@ def sites_from(manifests: Sequence[str | Path], sites: int | None, seed: int) ->
     if sites and sites != len(manifests):
         raise SiteError(f"--sites {sites} with {len(manifests)} manifests: give one manifest per site, or one "
                         "manifest to split")
-    made = [read_site(m, f"site-{k + 1}") for k, m in enumerate(manifests)]
+    folders = [Path(m).resolve().parent.name for m in manifests]
+    unique = len(set(folders)) == len(folders)
+    made = [read_site(m, folders[k] if unique else f"site-{k + 1}") for k, m in enumerate(manifests)]
     if len(made) < 2:
         raise SiteError("a federation needs at least 2 sites: give --sites K or several manifests")
     seen: dict[str, int] = {}

@@ -19,6 +19,7 @@ _API = {
     "INPUT_NAME": "model",
     "META_CARD": "model",
     "META_CONDITIONS": "model",
+    "META_FEDERATION": "model",
     "META_CONFIG": "model",
     "META_CROP": "model",
     "META_MODEL_ID": "model",

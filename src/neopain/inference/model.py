@@ -25,6 +25,8 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 META_CONDITIONS = "neopain.conditions"  # the ward's conditions in the training pictures (JSON list)
 META_OUTPUTS = "neopain.outputs"  # the outputs, and for an NFCS model its actions and version (JSON)
+# A federated model's record (sites, rounds, faces per site, strategy, privacy; JSON, never a site's data).
+META_FEDERATION = "neopain.federation"
 
 
 class ModelFileError(ValueError):

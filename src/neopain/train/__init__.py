@@ -11,6 +11,8 @@ _API = {
     "CheckpointError": "checkpoint",
     "crop_for": "checkpoint",
     "load_checkpoint": "checkpoint",
+    "read_checkpoint": "checkpoint",
+    "FaceSet": "data",
     "TrainDataError": "data",
     "check_task": "data",
     "face_files": "data",
