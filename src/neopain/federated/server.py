@@ -72,6 +72,18 @@ def _recording(base: type) -> type:
     class Recording(base):  # type: ignore[misc, valid-type]
         journal: list[dict[str, Any]]
         offset: int = 0
+        sent: dict[str, list[int]]
+
+        def configure_train(self, server_round: int, arrays: Any, config: Any, grid: Any) -> Any:
+            return self._remember("train", super().configure_train(server_round, arrays, config, grid))
+
+        def configure_evaluate(self, server_round: int, arrays: Any, config: Any, grid: Any) -> Any:
+            return self._remember("evaluate", super().configure_evaluate(server_round, arrays, config, grid))
+
+        def _remember(self, step: str, messages: Iterable[Any]) -> list[Any]:
+            messages = list(messages)
+            self.sent[step] = [int(m.metadata.dst_node_id) for m in messages]
+            return messages
 
         def aggregate_train(self, server_round: int, replies: Iterable[Any]) -> Any:
             replies = list(replies)
@@ -96,6 +108,11 @@ def _recording(base: type) -> type:
                 entry["sites"].append({"node": int(msg.metadata.src_node_id), "site": site.get("name"),
                                        "fingerprint": site.get("fingerprint"),
                                        "datasets": list(site.get("datasets", [])), **metrics})
+            answered = {int(msg.metadata.src_node_id) for msg in replies}
+            for node in self.sent.get(step, []):
+                if node not in answered:  # a site that left mid-round or missed the round's timeout
+                    entry["failed"].append({"node": node, "reason": "no reply within the round (site left or timed out)"})
+                    log.warning("round %d %s: node %s did not reply", entry["round"], step, node)
             self.journal.append(entry)
 
     return Recording
@@ -110,7 +127,7 @@ def make_strategy(plan: FederationPlan, journal: list[dict[str, Any]], offset: i
         strategy = _recording(FedProx)(proximal_mu=plan.proximal_mu, **common)
     else:
         strategy = _recording(FedAvg)(**common)
-    strategy.journal, strategy.offset = journal, offset
+    strategy.journal, strategy.offset, strategy.sent = journal, offset, {}
     return strategy
 
 

@@ -37,6 +37,8 @@ def run_flower_simulation(plan: FederationPlan, sites: Sequence[Site], cpus: int
     flower_quiet()
     from flwr.simulation import run_simulation
 
+    logging.getLogger("flwr").propagate = False  # Flower prints its own log; not twice through ours
+
     cpus = cpus or os.cpu_count() or 1
     model = Path(plan.out_dir) / MODEL_FILE
     model.unlink(missing_ok=True)  # a model left by an earlier run must not pass for this run's
