@@ -42,6 +42,8 @@ class Tls:
 def quiet_env(home: Path | None = None) -> dict[str, str]:
     """The environment of every Flower process: no telemetry, no update check, our own FLWR_HOME."""
     env = dict(os.environ, FLWR_TELEMETRY_ENABLED="0", FLWR_DISABLE_UPDATE_CHECK="1")
+    # Flower starts its helpers (flower-superexec, flwr-serverapp, flwr-clientapp) by name: from this venv.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     if home is not None:
         env["FLWR_HOME"] = str(home)
     return env
@@ -91,11 +93,20 @@ def write_connection(home: Path, address: str, tls: Tls | None) -> None:
                                       f'address = "{address}"\n{secure}\n')
 
 
-def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen | None = None,
+                  log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise FederationError(f"the SuperLink exited (code {process.returncode}) before it listened on {port}")
+            raise FederationError(f"the SuperLink exited (code {process.returncode}) before it listened on {port}"
+                                  + (f"; the end of {log}:\n{_tail(log)}" if log else ""))
         try:
             with socket.create_connection((host, port), timeout=1):
                 return
@@ -147,7 +158,7 @@ def run_server(plan: FederationPlan, host: str, port: int, tls: Tls | None, log_
     log = open(log_file or out / "superlink.log", "ab")  # noqa: SIM115  (open for the SuperLink's life)
     link = subprocess.Popen(superlink_command(host, port, tls), env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(dial, port, 120, link)
+        wait_for_port(dial, port, 120, link, Path(log.name))
         done = subprocess.run([_tool("flwr"), "run", str(app_dir), CONNECTION, "--stream"], env=env, check=False)
         if done.returncode != 0:
             raise FederationError(f"`flwr run` failed (code {done.returncode}); see {log.name}")

@@ -30,6 +30,7 @@ def flower_quiet() -> None:
     """No telemetry and no update check: a hospital's machine calls nobody."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # CPU only: silences a Ray warning
 
 
 def run_flower_simulation(plan: FederationPlan, sites: Sequence[Site], cpus: int | None = None) -> Path:
