@@ -167,3 +167,21 @@ def test_bad_site_fails_alone_and_a_restarted_server_resumes(tmp_path, nine_babi
     assert any(not torch.equal(first[k], second[k]) for k in first if first[k].is_floating_point())
     with pytest.raises(FederationError, match="other model"):
         simulate(manifests, out, _plan(rounds=3, resume=True, model="resnet18"), compare=False)
+
+
+def test_batchnorm_variance_is_the_pooled_sites_variance():
+    from flwr.app import ArrayRecord, MetricRecord, RecordDict
+
+    from neopain.federated.server import pooled_batchnorm
+
+    def reply(mean: float, n: int) -> RecordDict:
+        arrays = ArrayRecord({"bn.running_mean": torch.full((2,), mean), "bn.running_var": torch.ones(2),
+                              "w": torch.full((2,), mean)})
+        return RecordDict({"arrays": arrays, "metrics": MetricRecord({"num-examples": n})})
+
+    replies = [reply(0.0, 10), reply(2.0, 10)]
+    averaged = ArrayRecord({"bn.running_mean": torch.ones(2), "bn.running_var": torch.ones(2),
+                            "w": torch.ones(2)})  # what FedAvg's weighted mean gives
+    pooled = pooled_batchnorm(averaged, replies).to_torch_state_dict()
+    assert torch.allclose(pooled["bn.running_var"], torch.full((2,), 2.0))  # 1 within + 1 between the sites
+    assert torch.equal(pooled["bn.running_mean"], torch.ones(2)) and torch.equal(pooled["w"], torch.ones(2))

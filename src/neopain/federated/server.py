@@ -88,7 +88,9 @@ def _recording(base: type) -> type:
         def aggregate_train(self, server_round: int, replies: Iterable[Any]) -> Any:
             replies = list(replies)
             self._record(server_round, "train", replies)
-            return super().aggregate_train(server_round, replies)
+            arrays, metrics = super().aggregate_train(server_round, replies)
+            answered = [m.content for m in replies if not m.has_error()]
+            return (None if arrays is None else pooled_batchnorm(arrays, answered)), metrics
 
         def aggregate_evaluate(self, server_round: int, replies: Iterable[Any]) -> Any:
             replies = list(replies)
@@ -116,6 +118,28 @@ def _recording(base: type) -> type:
             self.journal.append(entry)
 
     return Recording
+
+
+def pooled_batchnorm(arrays: Any, replies: list[Any]) -> Any:
+    """BatchNorm's running variance as the pooled data's, not the mean of the sites' variances: sites whose
+    faces differ (light, camera, skin) have different feature means, and that spread is variance too
+    (Var = E[var_i + mean_i^2] - E[mean_i]^2, weighted by faces). FedAvg's mean of the means is already right."""
+    import numpy as np
+    from flwr.app import Array, ArrayRecord
+
+    merged = {key: value.numpy() for key, value in arrays.items()}
+    weights = np.array([float(r["metrics"][NUM_EXAMPLES]) for r in replies])
+    if not len(weights) or weights.sum() <= 0:
+        return arrays
+    weights = weights / weights.sum()
+    for key in [k for k in merged if k.endswith("running_var")]:
+        mean_key = key[: -len("running_var")] + "running_mean"
+        if mean_key not in merged:
+            continue
+        second = sum(w * (r["arrays"][key].numpy() + r["arrays"][mean_key].numpy() ** 2)
+                     for w, r in zip(weights, replies))
+        merged[key] = np.maximum(second - merged[mean_key] ** 2, 0).astype(merged[key].dtype)
+    return ArrayRecord({key: Array(np.asarray(value)) for key, value in merged.items()})
 
 
 def make_strategy(plan: FederationPlan, journal: list[dict[str, Any]], offset: int) -> Any:
