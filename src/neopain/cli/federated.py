@@ -67,8 +67,7 @@ def simulate_command(
     = True,
 ) -> None:
     """Federate on Flower's simulation engine, compare with central and single-site training, report."""
-    from neopain.federated import simulate
-    from neopain.federated.report import write_report
+    from neopain.federated import simulate, write_report
 
     with _errors():
         plan = _plan(out, model, rounds, local_epochs, strategy, mu, input_size, seed, augment, pretrained, lr,
@@ -85,7 +84,7 @@ Insecure = Annotated[bool, typer.Option("--insecure", help="plain HTTP, no TLS (
 
 
 def _tls(certs: Path | None, insecure: bool):
-    from neopain.federated.deploy import Tls
+    from neopain.federated import Tls
 
     if insecure == (certs is not None):
         raise typer.BadParameter("give --certs DIR (TLS) or --insecure, not both and not neither")
@@ -117,7 +116,7 @@ def server_command(
     resume: Annotated[bool, typer.Option("--resume", help="continue after OUT's last finished round")] = False,
 ) -> None:
     """Coordinate a federation: wait for the sites, run the rounds, write OUT/model.pt (export it as usual)."""
-    from neopain.federated.deploy import run_server
+    from neopain.federated import run_server
 
     with _errors():
         tls = _tls(certs, insecure)
@@ -138,7 +137,7 @@ def site_command(
     port: Annotated[int, typer.Option("--port", help="local port of the site's app runtime")] = 9094,
 ) -> None:
     """Take part in a federation with this hospital's faces: they stay here, weights and counts go out."""
-    from neopain.federated.deploy import Tls, run_site
+    from neopain.federated import Tls, run_site
 
     if insecure == (ca is not None):
         raise typer.BadParameter("give --ca ca.crt (TLS) or --insecure, not both and not neither")
@@ -157,7 +156,7 @@ def certs_command(
     = ["127.0.0.1", "localhost"],  # noqa: B006  (typer reads the default; it is never mutated)
 ) -> None:
     """Make a CA and a server certificate for trials (a hospital's IT issues its own in production)."""
-    from neopain.federated.certs import make_certs
+    from neopain.federated import make_certs
 
     with _errors():
         folder = make_certs(out, host)

@@ -16,6 +16,11 @@ _API = {
     "make_server_app": "server",
     "make_client_app": "client",
     "simulate": "simulate",
+    "write_report": "report",
+    "Tls": "deploy",
+    "run_server": "deploy",
+    "run_site": "deploy",
+    "make_certs": "certs",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)

@@ -72,7 +72,7 @@ def _pooled(parts: Sequence[Any]) -> Any:
     """One FaceSet of several sites' faces (the central baseline's training set)."""
     import torch
 
-    from neopain.train.data import FaceSet
+    from neopain.train import FaceSet
 
     return FaceSet(torch.cat([p.images for p in parts]), torch.cat([p.targets for p in parts]),
                    [s for p in parts for s in p.subjects])
