@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
 from _train_helpers import make_faces
@@ -12,7 +15,7 @@ from _train_helpers import make_faces
 from neopain.data.manifest import write_manifest
 from neopain.evaluate.protocol import EvalConfig, plan, run_protocol
 from neopain.evaluate.report import build_report
-from neopain.evaluate.results import ResultsError, load_records
+from neopain.evaluate.results import ResultsError, load_records, record_path
 from neopain.evaluate.splits import SplitError
 from neopain.train.trainer import TrainConfig, train
 
@@ -67,6 +70,25 @@ def test_run_saves_one_record_per_repetition_and_keeps_subjects_apart(faces, tmp
     assert paper[0].paths != paper[1].paths  # repetitions differ
     # Per-repetition checkpoints are deleted once scored.
     assert not (out / "work").exists() and not list(out.rglob("*.pt"))
+
+
+def test_workers_side_by_side_give_the_sequential_records_and_resume(faces, tmp_path: Path) -> None:
+    manifest, samples = faces
+    config = tiny_config(protocols=("subject",), repeats=3, train=replace(TINY_TRAINING, seed=3))
+    alone = run_protocol(samples, manifest, tmp_path / "alone", config, progress=False)
+    first = record_path(tmp_path / "pair", "subject", "synthetic", "ncnn", 0)
+    first.parent.mkdir(parents=True)
+    finished = json.loads(record_path(tmp_path / "alone", "subject", "synthetic", "ncnn", 0).read_text())
+    first.write_text(json.dumps({**finished, "info": {**finished["info"], "seconds": -1}}))
+    pair = run_protocol(samples, manifest, tmp_path / "pair", config, progress=False, workers=2)
+    assert [p.relative_to(tmp_path / "pair") for p in pair] == [p.relative_to(tmp_path / "alone") for p in alone]
+    for a, b in zip(alone, pair, strict=True):
+        ra, rb = json.loads(a.read_text()), json.loads(b.read_text())
+        assert (ra["key"], ra["test_paths"], ra["y"]) == (rb["key"], rb["test_paths"], rb["y"])
+        np.testing.assert_allclose(ra["p"], rb["p"], atol=1e-4)  # the same training, one thread each
+    assert json.loads(first.read_text())["info"]["seconds"] == -1  # finished before: not trained again
+    with pytest.raises(SplitError, match="workers must be >= 1"):
+        run_protocol(samples, manifest, tmp_path / "none", config, progress=False, workers=0)
 
 
 def test_resume_skips_finished_repetitions_and_refuses_other_settings(faces, tmp_path: Path) -> None:

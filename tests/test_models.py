@@ -37,6 +37,20 @@ def _grad_names(model, x):
     return {n for n, p in model.named_parameters() if p.grad is not None}
 
 
+def test_late_finetuning_trains_every_layer_but_the_first_two_stages():
+    model = create_model("mobilenet_v2", pretrained=False, input_size=32)
+    model.freeze_early_stages()
+    frozen = {name for stage in ("stage1", "stage2") for name, _ in model.stage_parameters(stage)}
+    grads = _grad_names(model, torch.randn(2, 3, 32, 32))
+    assert frozen and not grads & frozen
+    assert grads == {n for n, _ in model.named_parameters()} - frozen
+    # The frozen stages' BatchNorm keeps its running statistics in training mode.
+    model.train()
+    assert not model.backbone[0].features[1].conv[0][1].training and model.backbone[0].features[4].conv[0][1].training
+    with pytest.raises(ValueError, match="ncnn trains from scratch"):
+        create_model("ncnn", pretrained=False, input_size=32).freeze_early_stages()
+
+
 def test_vgg_phase_two_trains_exactly_head_and_conv_groups_4_5():
     model = create_model("vggface16", pretrained=False, input_size=32)
     x = torch.randn(2, 3, 32, 32)

@@ -51,13 +51,18 @@ def evaluate_command(
     folds: Annotated[int, typer.Option(help="> 0: subject-independent k-fold, not repeated hold-out")] = 0,
     test_size: Annotated[float, typer.Option(help="held-out share per repetition (the paper: 0.2)")] = 0.2,
     seed: Annotated[int, typer.Option()] = 0,
+    jobs: Annotated[
+        int, typer.Option(help="repetitions trained side by side, each with its share of the CPU threads")
+    ] = 1,
     epochs: Annotated[int, typer.Option(help="most training epochs per repetition")] = 100,
     batch_size: Annotated[int, typer.Option()] = 16,
     input_size: Annotated[int | None, typer.Option(help="default: each model's own")] = None,
     augment: Annotated[str, typer.Option(help="offline | online | none | nicu (online + ward copies)")] = "offline",
     copies: Annotated[int, typer.Option(help="augmented copies per face in offline mode")] = 20,
     patience: Annotated[int, typer.Option()] = 5,
-    finetune: Annotated[str, typer.Option(help="paper (head, then last stages) | all (every layer at once)")] = "paper",
+    finetune: Annotated[
+        str, typer.Option(help="paper (head, then last stages) | all (every layer at once) | late (all but the first two stages)")
+    ] = "paper",
     lr_head: Annotated[float, typer.Option(help="phase 1 learning rate (the paper: 1e-4)")] = 1e-4,
     lr_finetune: Annotated[float, typer.Option(help="phase 2 learning rate (the paper: 1e-6)")] = 1e-6,
     monitor: Annotated[str, typer.Option(help="plateau on validation 'loss' (CE + L1, as Keras), 'ce', or 'auc' (mean AUC of pain and actions)")] = "loss",
@@ -147,7 +152,7 @@ def evaluate_command(
             sensitivity=sensitivity,
             train=train_config,
         )
-        run_protocol(samples, faces, out, config)
+        run_protocol(samples, faces, out, config, workers=jobs)
         md, page = write_report(out, sensitivity)
         console.print(f"report: {md} and {page}")
         if final:

@@ -50,7 +50,9 @@ def train_command(
     patience: int = typer.Option(5, help="epochs without validation improvement before phase 2 / stop"),
     val_fraction: float = typer.Option(0.2, help="share of subjects held out for validation"),
     monitor: str = typer.Option("loss", help="plateau on validation 'loss' (CE + L1, as Keras), 'ce', or 'auc' (mean AUC of pain and actions)"),
-    finetune: str = typer.Option("paper", help="paper (head, then last stages) | all (every layer at once)"),
+    finetune: str = typer.Option(
+        "paper", help="paper (head, then last stages) | all (every layer at once) | late (all but the first two stages)"
+    ),
     lr_head: float = typer.Option(1e-4, help="phase 1 learning rate (the paper: 1e-4)"),
     lr_finetune: float = typer.Option(1e-6, help="phase 2 learning rate (the paper: 1e-6)"),
     seed: int = typer.Option(0),

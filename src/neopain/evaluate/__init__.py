@@ -16,7 +16,7 @@ _API = {
     "METRIC_NAMES": "metrics",
     "binary_metrics": "metrics",
     "roc_auc": "metrics",
-    "EvalConfig": "protocol",
+    "EvalConfig": "jobs",
     "run_protocol": "protocol",
     "train_final": "protocol",
     "cv_epochs": "protocol",

@@ -6,15 +6,18 @@ anything is written or trained. Each repetition's record is written atomically a
 with the same settings skips the finished ones, a rerun with other settings into the same folder is
 refused. Per-repetition training folders are deleted once scored unless ``keep_checkpoints``.
 
-This is the one module of ``neopain.evaluate`` that imports torch (through the trainer).
+With ``workers`` > 1 the trained repetitions run side by side in worker processes (``workers.py``), each
+with its share of the CPU threads: on a small CPU, two one-thread trainings get more done than one
+two-thread training. This module and ``jobs``/``workers`` are the ones of ``neopain.evaluate`` that import
+torch (through the trainer).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,7 @@ import numpy as np
 from neopain.data import Sample, manifest_hash
 from neopain.evaluate import baseline as bl
 from neopain.evaluate.card import data_summary
-from neopain.evaluate.metrics import binary_metrics
-from neopain.evaluate.nfcs import nfcs_predictions
+from neopain.evaluate.jobs import EvalConfig, Job, Scorer, Trainer
 from neopain.evaluate.results import (
     BASELINE,
     ORACLE,
@@ -41,7 +43,6 @@ from neopain.evaluate.results import (
     record_path,
     write_json,
 )
-from neopain.evaluate.segments import segment_metrics
 from neopain.evaluate.splits import (
     Split,
     SplitError,
@@ -50,61 +51,16 @@ from neopain.evaluate.splits import (
     cross_dataset_kfold,
     paper_holdout,
     subject_holdout,
-    subject_key,
     subject_kfold,
     targets,
 )
 from neopain.train import TrainConfig, TrainResult
 
-Trainer = Callable[..., TrainResult]  # the signature of neopain.train.train
+__all__ = ["EvalConfig", "ProtocolError", "cv_epochs", "plan", "run_info", "run_protocol", "train_final"]
 
 
 class ProtocolError(SplitError):
     """The protocol cannot run as asked; raised before any training."""
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    protocols: tuple[str, ...] = (PAPER, SUBJECT)
-    models: tuple[str, ...] = ("mobilenet_v2",)
-    repeats: int = 10
-    folds: int = 0  # > 0: subject-independent k-fold instead of repeated subject hold-out
-    test_size: float = 0.2
-    seed: int = 0
-    baseline: bool = True  # the pixel logistic regression on the same splits
-    designs: tuple[tuple[str, ...], ...] | None = None  # training sets; None: each dataset, then all
-    keep_checkpoints: bool = False
-    sensitivity: float = 0.95  # the report's threshold target
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def settings(self) -> dict[str, Any]:
-        """What the results depend on (not the device, not resume), for the resume check."""
-        train = {k: v for k, v in self.train.to_dict().items() if k not in ("device", "resume", "final")}
-        return {
-            "protocols": list(self.protocols),
-            "repeats": self.repeats,
-            "folds": self.folds,
-            "test_size": self.test_size,
-            "seed": self.seed,
-            "train": train,
-        }
-
-
-@dataclass(frozen=True)
-class Job:
-    """One repetition of one model on one split, and where its record goes."""
-
-    protocol: str
-    label: str
-    design: str
-    model: str
-    split: Split
-    path: Path
-    key: str  # fingerprint of the settings and the split's rows
-
-    @property
-    def title(self) -> str:
-        return f"{self.label} · train on {self.design} · {self.model} · {self.split.repeat + 1}"
 
 
 def _check_config(config: EvalConfig) -> None:
@@ -223,94 +179,6 @@ def _is_done(job: Job) -> bool:
     return True
 
 
-class _Scorer:
-    """Trains and scores the jobs; holds what is shared between them (baseline features, runtime)."""
-
-    def __init__(
-        self,
-        samples: Sequence[Sample],
-        manifest_file: str | Path,
-        out_dir: Path,
-        config: EvalConfig,
-        trainer: Trainer,
-    ) -> None:
-        self.samples, self.manifest_file, self.out_dir = list(samples), manifest_file, out_dir
-        self.config, self.trainer = config, trainer
-        self.y = targets(self.samples)
-        self._features: np.ndarray | None = None
-
-    def predict(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
-        if job.model == BASELINE:
-            return self._baseline(job), {"model": bl.BASELINE_NAME, "pixels": bl.DEFAULT_SIZE}
-        if job.model == ORACLE:
-            scores = bl.nfcs_scores(self.samples)
-            assert scores is not None  # jobs get an oracle only when every row has a score
-            p = bl.fit_predict(scores, self.y, job.split.train, job.split.test, c=1.0, seed=job.split.seed)
-            return p, {"model": bl.ORACLE_NAME}
-        return self._cnn(job)
-
-    def _baseline(self, job: Job) -> np.ndarray:
-        if self._features is None:
-            self._features = bl.pixel_features(self.samples, self.manifest_file)
-        return bl.fit_predict(self._features, self.y, job.split.train, job.split.test, seed=job.split.seed)
-
-    def _cnn(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
-        from neopain.train import load_faces, make_runtime, predict_proba
-
-        work = (
-            self.out_dir / "work" / job.protocol / job.design / job.model / f"repeat_{job.split.repeat:02d}"
-        )
-        config = replace(
-            self.config.train, seed=self.config.train.seed + job.split.repeat, final=False, resume=False
-        )
-        result = self.trainer(
-            [self.samples[i] for i in job.split.train], self.manifest_file, job.model, work, config
-        )
-        runtime = make_runtime(config.device, config.amp, config.deterministic)
-        test = [self.samples[i] for i in job.split.test]
-        faces = load_faces(test, self.manifest_file, result.config.input_size, runtime.device)
-        model = runtime.prepare_model(result.model)
-        p = predict_proba(model, faces.images, runtime)[:, 1].numpy()
-        nfcs = nfcs_predictions(model, faces.images, runtime, test) if result.config.actions else None
-        info = {
-            "nfcs": nfcs,
-            "best_epoch": result.best_epoch,
-            "epochs": len(result.history),
-            "stop_reason": result.stop_reason,
-            "model_config": result.config.to_dict(),
-            "history": result.history,
-        }
-        if not self.config.keep_checkpoints:
-            shutil.rmtree(work, ignore_errors=True)
-        return p.astype(np.float64), info
-
-    def record(self, job: Job) -> dict[str, Any]:
-        started = time.perf_counter()
-        p, info = self.predict(job)
-        y = self.y[job.split.test]
-        return {
-            "key": job.key,
-            "protocol": job.protocol,
-            "label": job.label,
-            "design": job.design,
-            "model": job.model,
-            "repeat": job.split.repeat,
-            "split": job.split.name,
-            "subject_independent": job.split.subject_independent,
-            "train_on": list(job.split.train_on),
-            "n_train": len(job.split.train),
-            "n_test": len(job.split.test),
-            "train_subjects": sorted({subject_key(self.samples[i]) for i in job.split.train}),
-            "test_subjects": sorted({subject_key(self.samples[i]) for i in job.split.test}),
-            "test_paths": [self.samples[i].path for i in job.split.test],
-            "test_datasets": [self.samples[i].dataset for i in job.split.test],
-            "y": y,
-            "p": p,
-            "metrics": binary_metrics(y, p) | segment_metrics([self.samples[i] for i in job.split.test], y, p),
-            "info": {**info, "seconds": round(time.perf_counter() - started, 2)},
-        }
-
-
 def run_info(samples: Sequence[Sample], manifest_file: str | Path, config: EvalConfig) -> dict[str, Any]:
     """The run's settings as saved in OUT/evaluation.json (read back by the report and the card)."""
     settings = {**config.settings(), "manifest_hash": manifest_hash(samples)}
@@ -334,13 +202,21 @@ def run_protocol(
     samples: Sequence[Sample],
     manifest_file: str | Path,
     out_dir: str | Path,
-    config: EvalConfig = EvalConfig(),
+    config: EvalConfig | None = None,
     trainer: Trainer | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> list[Path]:
-    """Run (or resume) the evaluation into ``out_dir``; returns the record files, one per repetition."""
+    """Run (or resume) the evaluation into ``out_dir``; returns the record files, one per repetition.
+
+    ``workers`` > 1 trains that many repetitions at a time in worker processes (``trainer`` must then be
+    a module-level function, as the default is); the records are the same, only their order of arrival
+    differs."""
     from neopain.train import train
 
+    if workers < 1:
+        raise ProtocolError(f"workers must be >= 1, got {workers}")
+    config = config or EvalConfig()
     out_dir = Path(out_dir)
     samples = list(samples)
     jobs = plan(samples, manifest_file, out_dir, config)
@@ -348,29 +224,44 @@ def run_protocol(
     _check_run_file(out_dir, info)
     todo = [job for job in jobs if not _is_done(job)]
     write_json(out_dir / RUN_FILE, info)
-    scorer = _Scorer(samples, manifest_file, out_dir, config, trainer or train)
-    for job in _progress(todo, len(jobs), progress):
-        write_json(job.path, scorer.record(job))
+    scorer = Scorer(samples, manifest_file, out_dir, config, trainer or train)
+    for job, record in _progress(_scored(scorer, todo, workers), len(jobs), len(jobs) - len(todo), progress):
+        write_json(job.path, record)
     work = out_dir / "work"
     if work.is_dir() and not config.keep_checkpoints:
         shutil.rmtree(work, ignore_errors=True)
     return [job.path for job in jobs]
 
 
-def _progress(todo: list[Job], total: int, show: bool):
-    """Yield the jobs under a rich progress bar (finished ones already counted)."""
+def _scored(scorer: Scorer, todo: list[Job], workers: int) -> Iterator[tuple[Job, dict[str, Any]]]:
+    """(job, record) as each finishes: references here (they take milliseconds), trainings in workers."""
+    trained = [job for job in todo if job.model not in REFERENCES]
+    if workers == 1 or len(trained) < 2:
+        yield from ((job, scorer.record(job)) for job in todo)
+        return
+    from neopain.evaluate.workers import score_side_by_side
+
+    yield from ((job, scorer.record(job)) for job in todo if job.model in REFERENCES)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    yield from score_side_by_side(scorer, trained, min(workers, len(trained)), threads)
+
+
+def _progress(
+    scored: Iterable[tuple[Job, dict[str, Any]]], total: int, done: int, show: bool
+) -> Iterator[tuple[Job, dict[str, Any]]]:
+    """Pass the finished repetitions through, counted on a rich progress bar (earlier ones included)."""
     if not show:
-        yield from todo
+        yield from scored
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task("repetitions", total=total, completed=total - len(todo))
-        for job in todo:
-            bar.update(task, description=job.title)
-            yield job
+        task = bar.add_task("repetitions", total=total, completed=done)
+        for job, record in scored:
+            bar.update(task, description=f"done: {job.title}")
+            yield job, record
             bar.advance(task)
 
 

@@ -94,6 +94,17 @@ class PainNet(nn.Module):
                 param.requires_grad_(True)
         self.train(self.training)
 
+    def freeze_early_stages(self, count: int = 2) -> None:
+        """Every layer trains except the first ``count`` backbone stages (generic edges and textures):
+        their backward pass, the costliest at full resolution, is never run."""
+        if self.cfg.from_scratch:
+            raise ValueError(f"{self.cfg.name} trains from scratch: it has no pretrained early stages to keep")
+        self.requires_grad_(True)
+        for stage in list(self.stages)[:count]:
+            for _, param in self.stage_parameters(stage):
+                param.requires_grad_(False)
+        self.train(self.training)
+
     def trainable_parameter_names(self) -> list[str]:
         return [name for name, p in self.named_parameters() if p.requires_grad]
 

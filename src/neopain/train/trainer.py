@@ -48,7 +48,7 @@ __all__ = ["CheckpointError", "TrainConfig", "TrainResult", "load_checkpoint", "
 log = logging.getLogger(__name__)
 
 
-FINETUNE_MODES = ("paper", "all")
+FINETUNE_MODES = ("paper", "all", "late")
 MONITORS = ("loss", "ce", "auc")
 TARGETS = ("pain", "nfcs")
 
@@ -77,7 +77,8 @@ class TrainConfig:
     # evaluation scores, which keeps improving after an overconfident BCE has turned up).
     monitor: str = "loss"
     # "paper": head only, then the last stages after a plateau; "all": every layer from the first epoch,
-    # one phase (ImageNet backbones, whose features are not face features, gain from it).
+    # one phase (ImageNet backbones, whose features are not face features, gain from it); "late": as "all"
+    # with the first two backbone stages frozen (about 1.3x faster on a CPU, docs/TRAINING.md).
     finetune: str = "paper"
     final: bool = False  # train on every sample, no validation; plateaus are judged on the training loss
     resume: bool = False
@@ -174,6 +175,8 @@ def build_model(model_name: str, config: TrainConfig) -> PainNet:
 def _set_phase(model: PainNet, phase: int, finetune: str) -> None:
     if finetune == "all":
         model.requires_grad_(True)
+    elif finetune == "late":
+        model.freeze_early_stages()
     elif phase == 1:
         model.freeze_backbone()
     else:
