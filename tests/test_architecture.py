@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "neopain"
 STAGES = ("data", "faces", "models", "train", "evaluate", "federated", "explain", "inference", "export", "app", "cli")
 SHARED = (
     "config", "weights", "atomic", "imageio", "videoio", "log", "nfcs", "instruments", "windows", "preprocess",
-    "augment", "lazy",
+    "augment", "lazy", "processes",
 )
 
 

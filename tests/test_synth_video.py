@@ -64,6 +64,7 @@ def test_same_seed_gives_identical_bytes(tiny: Path, tmp_path: Path) -> None:
         "videos/s01.avi", "videos/s02.avi", "truth.csv", "events.csv", "segments.csv", "videos.csv"
     }
     assert first == _digest(again)
+    assert _digest(generate_videos(tmp_path / "two", TINY, workers=2).parent) == first  # one baby per worker
     other = generate_videos(tmp_path / "c", VideoConfig(**{**TINY.__dict__, "seed": 1})).parent
     assert _digest(other)["videos/s01.avi"] != first["videos/s01.avi"]
 

@@ -40,6 +40,8 @@ def test_same_seed_gives_identical_bytes(small_set: Path, tmp_path: Path) -> Non
     first, second = _digest(small_set.parent), _digest(again.parent)
     assert len(first) == 1 + 2 * 12
     assert first == second
+    # Rendered by two worker processes: the same files, the manifest in the same order.
+    assert _digest(synthesize(tmp_path / "two", seed=0, workers=2, **SMALL).parent) == first
 
 
 def test_other_seed_gives_other_images(small_set: Path, tmp_path: Path) -> None:

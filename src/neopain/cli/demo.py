@@ -32,7 +32,7 @@ class DemoScale:
     video_subjects: int  # synthetic video babies the observation windows are measured on
     video_seconds: float
     video_fps: float
-    jobs: int  # repetitions trained side by side
+    jobs: int  # processes side by side (synthesis, repetitions)
 
 
 FULL = DemoScale(subjects=30, images_per_subject=12, size=256, input_size=112, repeats=3, epochs=40,
@@ -77,7 +77,7 @@ def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, li
         ("1. synthetic newborn faces (known answer)", [
             "data", "synth", "--out", str(synth), "--subjects", str(scale.subjects),
             "--images-per-subject", str(scale.images_per_subject), "--size", str(scale.size),
-            "--seed", str(seed)]),
+            "--seed", str(seed), "--jobs", str(scale.jobs)]),
         ("2. validate the manifest", ["data", "validate", str(synth / "manifest.csv")]),
         ("3. face crops (boxes from the manifest)", [
             "faces", "extract", str(synth / "manifest.csv"), "--detector", "box", "--out", str(faces),
@@ -96,7 +96,7 @@ def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, li
         ("5. held-out synthetic babies for Table II", [
             "data", "synth", "--out", str(test_synth), "--subjects", str(scale.test_subjects),
             "--images-per-subject", str(scale.images_per_subject), "--size", str(scale.size),
-            "--seed", str(seed + 1000)]),
+            "--seed", str(seed + 1000), "--jobs", str(scale.jobs)]),
         ("6. their face crops", [
             "faces", "extract", str(test_synth / "manifest.csv"), "--detector", "box", "--out",
             str(test_faces), "--size", str(scale.input_size)]),
@@ -106,7 +106,7 @@ def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, li
         ("8. synthetic videos of unseen babies (rest, procedure, recovery; per-frame truth)", [
             "data", "synth-video", "--out", str(videos), "--subjects", str(scale.video_subjects),
             "--seconds", f"{scale.video_seconds:g}", "--fps", f"{scale.video_fps:g}", "--size",
-            str(scale.size), "--seed", str(seed + 2000)]),
+            str(scale.size), "--seed", str(seed + 2000), "--jobs", str(scale.jobs)]),
         ("9. observation windows (PIPP-R facial items, NFCS-P-3 epochs) against the video truth", [
             "evaluate-video", str(out / "model.int8.onnx"), str(videos), "--out", str(out / "video-evaluation"),
             "--fps", f"{scale.video_fps:g}"]),

@@ -17,6 +17,9 @@ Subjects = Annotated[int, typer.Option("--subjects", min=1, help="Number of synt
 PerSubject = Annotated[int, typer.Option("--images-per-subject", min=1, help="Images per baby.")]
 Seed = Annotated[int, typer.Option("--seed", min=0, help="Same seed, same bytes.")]
 Size = Annotated[int, typer.Option("--size", min=32, help="Image side in pixels.")]
+Jobs = Annotated[
+    int, typer.Option("--jobs", min=1, help="Processes rendering side by side (the same bytes for any number).")
+]
 LabelNoise = Annotated[
     float, typer.Option("--label-noise", min=0.0, max=0.5, help="Probability of flipping a label.")
 ]
@@ -38,6 +41,7 @@ def synth(
         int, typer.Option("--sites", min=0, max=3, help="Write that many synthetic hospitals (OUT/hospital-a, "
                           "...), each its own skin tones, light, camera and pain prevalence (docs/FEDERATED.md).")
     ] = 0,
+    jobs: Jobs = 1,
 ) -> None:
     """Generate synthetic newborn faces with known NFCS actions, labels and region masks."""
     from neopain.data import synthesize
@@ -55,6 +59,7 @@ def synth(
             label_noise=label_noise,
             progress=track,
             preset=preset,
+            workers=jobs,
         )
         summary = summarize(read_manifest(manifest))
     labels = ", ".join(f"{name}: {count}" for name, count in sorted(summary["labels"].items()))  # type: ignore[union-attr]
@@ -88,6 +93,7 @@ def synth_video(
     fps: Annotated[float, typer.Option("--fps", help="Frames per second.")] = 10.0,
     seed: Seed = 0,
     size: Annotated[int, typer.Option("--size", help="Frame side in pixels.")] = 256,
+    jobs: Jobs = 1,
 ) -> None:
     """Generate synthetic videos (rest, procedure, recovery) with per-frame NFCS truth."""
     from neopain.data import synthesize_videos
@@ -96,7 +102,7 @@ def synth_video(
     # VideoConfig checks every value and names the bad one (seconds <= 0, fps <= 0, ...).
     with user_errors(ValueError, OSError, VideoError):
         videos = synthesize_videos(
-            out, subjects=subjects, seconds=seconds, fps=fps, seed=seed, size=size, progress=track
+            out, subjects=subjects, seconds=seconds, fps=fps, seed=seed, size=size, progress=track, workers=jobs
         )
     frames = (videos.parent / "truth.csv").read_text(encoding="utf-8").count("\n") - 1
     console.print(f"wrote {subjects} videos, {frames} frames with their truth")

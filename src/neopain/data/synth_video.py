@@ -24,6 +24,7 @@ from neopain.data.synth_scene import Placement, fist
 from neopain.data.synth_timeline import PHASES, Timeline, VideoConfig, plan
 from neopain.data.synthetic import Progress, SynthConfig, sample_light
 from neopain.nfcs import ACTIONS
+from neopain.processes import ordered_map
 from neopain.videoio import write_video
 
 DATASET = "synthetic-video"
@@ -225,8 +226,10 @@ class _Tables:
     events: list[list[str]]
 
 
-def _write_subject(out_dir: Path, baby: _Baby, tables: _Tables) -> None:
-    config, truths = baby.config, []
+def _write_subject(job: tuple[Path, VideoConfig, int]) -> _Tables:
+    """Render and write one baby's video; its rows of the four tables."""
+    out_dir, config, subject = job
+    baby, truths, tables = _Baby(config, subject), [], _Tables([], [], [], [])
 
     def frames() -> Iterator[np.ndarray]:
         for k in range(config.frames):
@@ -245,15 +248,21 @@ def _write_subject(out_dir: Path, baby: _Baby, tables: _Tables) -> None:
         _f(config.frames / config.fps), str(config.size), str(config.size), _f(line.rest_end),
         _f(line.procedure_end),
     ])
+    return tables
 
 
-def generate_videos(out_dir: str | Path, config: VideoConfig, progress: Progress | None = None) -> Path:
-    """Write ``videos/``, ``truth.csv``, ``events.csv``, ``segments.csv`` and, last, ``videos.csv``."""
+def generate_videos(
+    out_dir: str | Path, config: VideoConfig, progress: Progress | None = None, workers: int = 1
+) -> Path:
+    """Write ``videos/``, ``truth.csv``, ``events.csv``, ``segments.csv`` and, last, ``videos.csv``;
+    ``workers`` > 1 renders that many babies at a time (the same bytes: each baby has its own seeds)."""
     out_dir = Path(out_dir)
-    subjects = list(range(1, config.subjects + 1))
+    jobs = [(out_dir, config, subject) for subject in range(1, config.subjects + 1)]
+    written: Iterable[_Tables] = ordered_map(_write_subject, jobs, workers)
     tables = _Tables([], [], [], [])
-    for subject in progress(subjects, "synthesising videos", len(subjects)) if progress else subjects:
-        _write_subject(out_dir, _Baby(config, subject), tables)
+    for part in progress(written, "synthesising videos", len(jobs)) if progress else written:
+        for name in ("truth", "videos", "segments", "events"):
+            getattr(tables, name).extend(getattr(part, name))
     _csv(out_dir / "truth.csv", TRUTH_COLUMNS, tables.truth)
     _csv(out_dir / "events.csv", EVENT_COLUMNS, tables.events)
     _csv(out_dir / "segments.csv", SEGMENT_COLUMNS, tables.segments)
@@ -268,7 +277,8 @@ def synthesize_videos(
     seed: int = 0,
     size: int = 256,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> Path:
     """Generate the synthetic video benchmark; returns ``out_dir/videos.csv``."""
     config = VideoConfig(subjects=subjects, seconds=seconds, fps=fps, seed=seed, size=size)
-    return generate_videos(out_dir, config, progress)
+    return generate_videos(out_dir, config, progress, workers)

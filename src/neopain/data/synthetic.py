@@ -23,6 +23,7 @@ from neopain.data.synth_scene import Placement
 from neopain.data.synth_ward import WardPlan, WardRates
 from neopain.imageio import write_image
 from neopain.nfcs import ACTIONS, PAIN_THRESHOLD
+from neopain.processes import ordered_map
 
 # How likely each action is in a latent pain state (scaled by severity) and at rest.
 PAIN_ODDS: dict[str, float] = {
@@ -251,24 +252,31 @@ def _sample(seed: int, ident: Identity, subject: int, k: int, rendered: SynthIma
     )
 
 
-def generate(out_dir: Path, config: SynthConfig, progress: Progress | None = None) -> Path:
-    """Write images, masks and ``manifest.csv`` (last, atomically) under ``out_dir``; returns the manifest."""
+def generate(
+    out_dir: Path, config: SynthConfig, progress: Progress | None = None, workers: int = 1
+) -> Path:
+    """Write images, masks and ``manifest.csv`` (last, atomically) under ``out_dir``; returns the manifest.
+
+    ``workers`` > 1 renders in that many processes: every image draws from its own seeded generators, so
+    the bytes are the same."""
     out_dir = Path(out_dir)
     jobs = [
-        (subject, k) for subject in range(1, config.subjects + 1) for k in range(config.images_per_subject)
+        (out_dir, config, subject, k)
+        for subject in range(1, config.subjects + 1) for k in range(config.images_per_subject)
     ]
-    identities = {subject: identity_for(config, subject) for subject in range(1, config.subjects + 1)}
-    iterable: Iterable[tuple[int, int]] = (
-        jobs if progress is None else progress(jobs, "synthesising", len(jobs))
-    )
-    samples = []
-    for subject, k in iterable:
-        ident = identities[subject]
-        rendered = render_image(config, ident, subject, k)
-        write_image(out_dir / "images" / _name(subject, k), rendered.image)
-        write_image(out_dir / "masks" / _name(subject, k), rendered.mask)
-        samples.append(_sample(config.seed, ident, subject, k, rendered))
+    written: Iterable[Sample] = ordered_map(_write_image_pair, jobs, workers)
+    samples = list(written if progress is None else progress(written, "synthesising", len(jobs)))
     return write_manifest(samples, out_dir / "manifest.csv")
+
+
+def _write_image_pair(job: tuple[Path, SynthConfig, int, int]) -> Sample:
+    """Render one image, write it and its mask; its manifest row."""
+    out_dir, config, subject, k = job
+    ident = identity_for(config, subject)
+    rendered = render_image(config, ident, subject, k)
+    write_image(out_dir / "images" / _name(subject, k), rendered.image)
+    write_image(out_dir / "masks" / _name(subject, k), rendered.mask)
+    return _sample(config.seed, ident, subject, k, rendered)
 
 
 def synthesize(
@@ -280,6 +288,7 @@ def synthesize(
     label_noise: float = SynthConfig.label_noise,
     progress: Progress | None = None,
     preset: str = "benchmark",
+    workers: int = 1,
 ) -> Path:
     """Generate the synthetic benchmark (or a ``PRESETS`` variant); returns ``out_dir/manifest.csv``."""
     if preset not in PRESETS:
@@ -292,4 +301,4 @@ def synthesize(
         label_noise=label_noise,
         **PRESETS[preset],  # type: ignore[arg-type]
     )
-    return generate(out_dir, config, progress)
+    return generate(out_dir, config, progress, workers)
