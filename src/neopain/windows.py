@@ -8,6 +8,7 @@ A window with too few readable frames is not scorable, never scored as calm.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -155,13 +156,18 @@ def _raw(readings: Sequence[FrameReading], action: str) -> np.ndarray:
 def _smooth(t: np.ndarray, raw: np.ndarray) -> np.ndarray:
     """Centred moving median over SMOOTH_S within each readable stretch; gaps stay NaN."""
     ok = ~np.isnan(raw)
-    stretch = np.cumsum(~ok)  # an unread frame ends a stretch: the next readable one starts another
     out = np.full(len(t), np.nan)
-    half = SMOOTH_S / 2
-    for i in np.flatnonzero(ok):
-        lo, hi = np.searchsorted(t, [t[i] - half - _EPS, t[i] + half + _EPS], side="left")
-        near = slice(lo, hi)
-        out[i] = float(np.median(raw[near][ok[near] & (stretch[near] == stretch[i])]))
+    half, index = SMOOTH_S / 2, np.arange(len(t))
+    lo = np.searchsorted(t, t - half - _EPS, side="left").tolist()
+    hi = np.searchsorted(t, t + half + _EPS, side="left").tolist()
+    # An unread frame ends a stretch: each readable frame's stretch runs from just after the last unread
+    # frame before it to the first unread frame after it.
+    start = np.maximum.accumulate(np.where(ok, 0, index + 1)).tolist()
+    end = np.minimum.accumulate(np.where(ok, len(t), index)[::-1])[::-1].tolist()
+    values = raw.tolist()
+    for i in np.flatnonzero(ok).tolist():
+        # statistics.median on a short list: the same value as np.median, without its per-call overhead.
+        out[i] = statistics.median(values[max(lo[i], start[i]):min(hi[i], end[i])])
     return out
 
 
