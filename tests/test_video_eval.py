@@ -103,16 +103,24 @@ def test_truth_errors_name_the_file_row_and_field(tmp_path: Path) -> None:
 def test_evaluate_video_command_reads_real_videos_with_a_real_model(tmp_path: Path) -> None:
     checkpoint, _ = nfcs_checkpoint(tmp_path / "nfcs")
     model = export_checked(checkpoint, tmp_path / "nfcs.onnx").path
-    synthesize_videos(tmp_path / "vid", subjects=1, seconds=32, fps=4, seed=0, size=160)
+    synthesize_videos(tmp_path / "vid", subjects=2, seconds=32, fps=4, seed=0, size=160)
     out = tmp_path / "eval"
     result = CliRunner().invoke(app, ["evaluate-video", str(model), str(tmp_path / "vid"), "--out", str(out),
                                       "--fps", "4", "--stride", "2"])
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())
-    assert data["pipp_r"]["windows"] == len(window_starts(32, 30, 2)) == 2
-    assert data["nfcs_p3"]["windows"] == len(window_starts(32, 10, 2))
+    assert data["pipp_r"]["windows"] == 2 * len(window_starts(32, 30, 2)) == 4
+    assert data["nfcs_p3"]["windows"] == 2 * len(window_starts(32, 10, 2))
     assert data["pipp_r"]["scored_without_face"] == 0
-    assert 0 < data["frames"]["frames"] <= 32 * 4
+    assert 0 < data["frames"]["frames"] <= 2 * 32 * 4
+    # One video per worker process: the same frames read, the same windows, the same figures.
+    two = CliRunner().invoke(app, ["evaluate-video", str(model), str(tmp_path / "vid"), "--out", str(tmp_path / "two"),
+                                   "--fps", "4", "--stride", "2", "--jobs", "2"])
+    assert two.exit_code == 0, two.output
+    again = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert again["frames"]["frames"] == data["frames"]["frames"]
+    assert again["pipp_r"]["windows"] == data["pipp_r"]["windows"]
+    assert again["frames"]["mean_action_auc"] == pytest.approx(data["frames"]["mean_action_auc"], abs=1e-3)
     report = (out / "report.md").read_text()
     assert "subject-independent" in report and "Synthetic data" in report
     missing = CliRunner().invoke(app, ["evaluate-video", str(model), str(tmp_path), "--out", str(out)])

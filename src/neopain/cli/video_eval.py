@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from neopain.atomic import atomic_write_text
 from neopain.cli.apps import app
 from neopain.cli.common import console, track, user_errors
 from neopain.inference import ModelFileError, Predictor, read_clip
+from neopain.processes import ordered_map
 from neopain.videoio import VideoError, probe
 from neopain.weights import WeightsError
 
@@ -30,6 +32,24 @@ def _videos(folder: Path) -> list[Path]:
     return paths
 
 
+def _readings(predictor: Predictor, path: Path, fps: float, progress: Callable = track) -> list:
+    """One video's per-frame readings, the face followed from frame to frame."""
+    info = probe(path)
+    frames = read_clip(predictor, path, fps, progress, round(info.duration_s * min(fps, info.fps)))
+    return [f.reading() for f in frames]
+
+
+def _read_in_worker(job: tuple[Path, str, int, float, Path]) -> list:
+    """``_readings`` in a worker process, with its own predictor (a video's follow state is its own)."""
+    model, detector, threads, fps, path = job
+    predictor = Predictor.from_files(model, detector=detector, threads=threads, rotations="follow")
+    return _readings(predictor, path, fps, _quietly)
+
+
+def _quietly(items: Iterable, _what: str, _total: int | None) -> Iterable:
+    return items  # a worker's progress bar would garble the parent's
+
+
 @app.command("evaluate-video")
 def evaluate_video(
     model: Annotated[Path, typer.Argument(help="exported NFCS model (ONNX, trained with --targets pain,nfcs)")],
@@ -40,7 +60,8 @@ def evaluate_video(
     baseline: Annotated[float | None, typer.Option(
         "--baseline-s", min=1.0, help="code actions relative to each baby's first S seconds (at rest)")] = None,
     detector: Annotated[str, typer.Option(help="yunet | retinaface-onnx")] = "yunet",
-    threads: Annotated[int, typer.Option(min=1, help="ONNX Runtime threads")] = 2,
+    threads: Annotated[int, typer.Option(min=1, help="ONNX Runtime threads (shared among --jobs)")] = 2,
+    jobs: Annotated[int, typer.Option(min=1, help="videos read side by side, one process each")] = 1,
 ) -> None:
     """Per-frame action AUC, PIPP-R facial items and NFCS-P-3 epochs against the known truth."""
     from neopain.evaluate import VideoTruthError, evaluate_videos, read_video_truth, video_report_md
@@ -50,11 +71,13 @@ def evaluate_video(
         if not predictor.classifier.has_actions:
             raise ModelFileError(f"{model}: this model has no NFCS action outputs (train --targets pain,nfcs)")
         truth = read_video_truth(videos / "truth.csv")
-        readings = {}
-        for path in _videos(videos):
-            info = probe(path)
-            frames = read_clip(predictor, path, fps, track, round(info.duration_s * min(fps, info.fps)))
-            readings[path.name] = [f.reading() for f in frames]
+        paths = _videos(videos)
+        if jobs == 1:
+            readings = {path.name: _readings(predictor, path, fps) for path in paths}
+        else:
+            share = (model, detector, max(1, threads // jobs), fps)
+            readings = dict(zip((p.name for p in paths), ordered_map(_read_in_worker, [(*share, p) for p in paths],
+                                                                      jobs), strict=True))
         result = evaluate_videos(truth, readings, stride, baseline)
     result.update(model=str(model), data=str(videos), fps=fps, synthetic_model=predictor.synthetic)
     out.mkdir(parents=True, exist_ok=True)
