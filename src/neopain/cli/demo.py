@@ -89,8 +89,8 @@ def pipeline_steps(out: Path, scale: DemoScale, seed: int) -> list[tuple[str, li
             # Two one-thread trainings at a time get more done than one two-thread training.
             "--jobs", str(scale.jobs),
             # ImageNet features are not face features: train every layer but the first two stages (the
-            # edges any image has; 1.3x faster, same AUC: docs/TRAINING.md), at twice the paper's rate.
-            "--finetune", "late", "--lr-head", "2e-4", "--monitor", "ce", "--patience", str(scale.patience), "--final",
+            # edges any image has; 1.3x faster, same AUC: docs/TRAINING.md).
+            "--finetune", "late", "--monitor", "ce", "--patience", str(scale.patience), "--final",
             # The final model trains as long as the repetitions found best: no plateau wait on all faces.
             "--final-epochs", "cv", "--targets", "pain,nfcs"]),
         ("5. held-out synthetic babies for Table II", [
