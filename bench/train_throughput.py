@@ -28,6 +28,8 @@ def set_trainable(model: PainNet, phase: str) -> None:
         model.freeze_backbone()
     elif phase == "2":
         model.unfreeze_finetune_stages()
+    elif phase == "late":
+        model.freeze_early_stages()
     else:
         model.requires_grad_(True)
 
@@ -85,7 +87,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--input-size", type=int, default=None)
-    parser.add_argument("--phase", choices=("1", "2", "all"), default="2",
+    parser.add_argument("--phase", choices=("1", "2", "all", "late"), default="2",
                         help="which parameters train: 1 head, 2 head + last stages, all everything")
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each side; medians reported")
     parser.add_argument("--faces", type=int, default=300, help="distinct synthetic faces held on the device")

@@ -262,22 +262,3 @@ def test_table_one_by_test_dataset_scores_each_held_out_dataset_alone() -> None:
     assert auc[1].startswith("1.000") and auc[2].startswith("0.000")
     old = group([record("a", r, with_datasets=False) for r in range(2)])
     assert breakdown_table(old, "subject", "cnn", "subject-independent hold-out") is None
-
-
-def test_the_final_model_trains_beside_the_repetitions_with_jobs(tmp_path: Path) -> None:
-    from neopain.evaluate import cv_epochs
-
-    manifest, _ = make_faces(tmp_path / "data", subjects=5, per_class=3, size=32)
-    out = tmp_path / "run"
-    result = CliRunner().invoke(app, [
-        "evaluate", str(manifest), "--protocol", "both", "--models", "ncnn", "--out", str(out), "--repeats", "2",
-        "--epochs", "3", "--patience", "1", "--batch-size", "8", "--input-size", "32", "--augment", "none",
-        "--no-pretrained", "--device", "cpu", "--jobs", "2", "--final", "--final-epochs", "cv"])
-    assert result.exit_code == 0, result.output
-    chosen = cv_epochs(out, "ncnn")
-    card = json.loads((out / "final" / "model_card.json").read_text())
-    training = card["model"]["training"]
-    assert training["epochs"] == chosen and training["final_epochs"] == "cv"
-    history = (out / "final" / "history.csv").read_text().strip().splitlines()
-    assert len(history) - 1 == chosen  # trained for the subject-independent repetitions' median best epoch
-    assert (out / "final" / "best.pt").is_file() and len(list((out / "results").rglob("*.json"))) == 8

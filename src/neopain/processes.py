@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -43,13 +43,3 @@ def ordered_map(
                              initargs=initargs) as pool:
         # Small chunks keep the workers busy to the end; results come back in order whatever finishes first.
         yield from pool.map(fn, items, chunksize=max(1, len(items) // (8 * workers)))
-
-
-def in_background(fn: Callable[..., R], *args: Any, initializer: Callable[..., Any] | None = None,
-                  initargs: tuple = ()) -> Future[R]:
-    """Run ``fn(*args)`` in one new worker process while this one goes on; its future."""
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
-                               initargs=initargs)
-    future = pool.submit(fn, *args)
-    pool.shutdown(wait=False)  # the worker ends when fn returns; the future still delivers the result
-    return future

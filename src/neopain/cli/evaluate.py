@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -12,10 +12,6 @@ from neopain.cli.apps import app
 from neopain.cli.common import console, user_errors
 from neopain.data import ManifestError, binary_task, read_manifest
 from neopain.imageio import ImageError
-from neopain.processes import in_background
-
-if TYPE_CHECKING:
-    from neopain.train import TrainConfig
 
 PROTOCOL_CHOICES = {"paper": ("paper",), "subject": ("subject",), "both": ("paper", "subject")}
 
@@ -37,27 +33,6 @@ def _designs(text: str | None) -> tuple[tuple[str, ...], ...] | None:
     if text is None:
         return None
     return tuple(tuple(part.split("+")) for part in _split_list(text, "--train-on"))
-
-
-def _final_config(train_config: TrainConfig, out: Path, model: str, final_epochs: str) -> TrainConfig:
-    """The final model's settings: as the repetitions', for their median best epoch when ``cv``."""
-    from neopain.evaluate import cv_epochs
-
-    if final_epochs == "cv" and (chosen := cv_epochs(out, model)) is not None:
-        console.print(f"final model: {chosen} epochs (the repetitions' median best epoch)")
-        # A fixed length, so no plateau wait either: patience past the last epoch.
-        return replace(train_config, epochs=chosen, patience=chosen + 1)
-    return train_config
-
-
-def _train_final_alone(samples: list, faces: Path, model: str, folder: Path, config: TrainConfig) -> str:
-    """``train_final`` in a worker process beside the repetitions' (one thread); its checkpoint's path."""
-    import torch
-
-    from neopain.evaluate import train_final
-
-    torch.set_num_threads(1)
-    return str(train_final(samples, faces, model, folder, config).checkpoint)
 
 
 @app.command("evaluate")
@@ -129,12 +104,13 @@ def evaluate_command(
     """Evaluate models with the paper's protocol and the subject-independent one; write the report."""
     from neopain.evaluate import (
         EvalConfig,
+        cv_epochs,
         run_protocol,
         train_final,
         write_model_card,
         write_report,
     )
-    from neopain.train import TrainConfig, load_checkpoint
+    from neopain.train import TrainConfig
 
     if final_epochs not in ("plateau", "cv"):
         raise typer.BadParameter(f"--final-epochs must be 'plateau' or 'cv', got '{final_epochs}'")
@@ -176,33 +152,23 @@ def evaluate_command(
             sensitivity=sensitivity,
             train=train_config,
         )
-        background: dict[str, Any] = {}
-
-        def start_final() -> None:
-            # Every subject-independent repetition is scored: the final model trains beside the others.
-            background["config"] = chosen = _final_config(train_config, out, config.models[0], final_epochs)
-            background["checkpoint"] = in_background(
-                _train_final_alone, samples, faces, config.models[0], out / "final", chosen)
-
-        overlap = final and jobs > 1 and "subject" in config.protocols
-        run_protocol(samples, faces, out, config, workers=jobs, subject_done=start_final if overlap else None)
+        run_protocol(samples, faces, out, config, workers=jobs)
         md, page = write_report(out, sensitivity)
         console.print(f"report: {md} and {page}")
         if final:
-            if overlap:
-                final_config, checkpoint = background["config"], Path(background["checkpoint"].result())
-                model_config = load_checkpoint(checkpoint)[1]
-            else:
-                final_config = _final_config(train_config, out, config.models[0], final_epochs)
-                result = train_final(samples, faces, config.models[0], out / "final", final_config)
-                checkpoint, model_config = result.checkpoint, result.config
+            final_config, chosen = train_config, None
+            if final_epochs == "cv" and (chosen := cv_epochs(out, config.models[0])) is not None:
+                # A fixed length, so no plateau wait either: patience past the last epoch.
+                final_config = replace(train_config, epochs=chosen, patience=chosen + 1)
+                console.print(f"final model: {chosen} epochs (the repetitions' median best epoch)")
+            result = train_final(samples, faces, config.models[0], out / "final", final_config)
             card_json, _ = write_model_card(
                 out / "final",
                 samples,
                 out,
-                model_config,
+                result.config,
                 train_config={**final_config.to_dict(), "final": True, "final_epochs": final_epochs},
-                checkpoint=checkpoint,
+                checkpoint=result.checkpoint,
                 sensitivity=sensitivity,
             )
-            console.print(f"final model: {checkpoint}; card: {card_json}")
+            console.print(f"final model: {result.checkpoint}; card: {card_json}")

@@ -14,8 +14,9 @@ torch (through the trainer).
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,6 @@ from neopain.evaluate.splits import (
     subject_kfold,
     targets,
 )
-from neopain.processes import default_workers
 from neopain.train import TrainConfig, TrainResult
 
 __all__ = ["EvalConfig", "ProtocolError", "cv_epochs", "plan", "run_info", "run_protocol", "train_final"]
@@ -206,14 +206,12 @@ def run_protocol(
     trainer: Trainer | None = None,
     progress: bool = True,
     workers: int = 1,
-    subject_done: Callable[[], None] | None = None,
 ) -> list[Path]:
     """Run (or resume) the evaluation into ``out_dir``; returns the record files, one per repetition.
 
     ``workers`` > 1 trains that many repetitions at a time in worker processes (``trainer`` must then be
-    a module-level function, as the default is), the subject-independent ones first; the records are the
-    same, only their order of arrival differs. ``subject_done`` is called once every subject-independent
-    record is on disk (a final model whose length they choose can start while the others train)."""
+    a module-level function, as the default is); the records are the same, only their order of arrival
+    differs."""
     from neopain.train import train
 
     if workers < 1:
@@ -227,15 +225,8 @@ def run_protocol(
     todo = [job for job in jobs if not _is_done(job)]
     write_json(out_dir / RUN_FILE, info)
     scorer = Scorer(samples, manifest_file, out_dir, config, trainer or train)
-    waiting = {job.path for job in todo if job.protocol == SUBJECT}
-    if subject_done is not None and not waiting:
-        subject_done()
     for job, record in _progress(_scored(scorer, todo, workers), len(jobs), len(jobs) - len(todo), progress):
         write_json(job.path, record)
-        if job.path in waiting:
-            waiting.discard(job.path)
-            if subject_done is not None and not waiting:
-                subject_done()
     work = out_dir / "work"
     if work.is_dir() and not config.keep_checkpoints:
         shutil.rmtree(work, ignore_errors=True)
@@ -251,9 +242,7 @@ def _scored(scorer: Scorer, todo: list[Job], workers: int) -> Iterator[tuple[Job
     from neopain.evaluate.workers import score_side_by_side
 
     yield from ((job, scorer.record(job)) for job in todo if job.model in REFERENCES)
-    threads = max(1, default_workers() // workers)
-    # Subject-independent repetitions first: they choose a final model's length (``subject_done``).
-    trained.sort(key=lambda job: job.protocol != SUBJECT)
+    threads = max(1, (os.cpu_count() or 1) // workers)
     yield from score_side_by_side(scorer, trained, min(workers, len(trained)), threads)
 
 
