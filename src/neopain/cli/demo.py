@@ -18,7 +18,7 @@ from neopain.cli.common import console
 
 @dataclass(frozen=True)
 class DemoScale:
-    """How big the demo runs: the default takes about 19 minutes on a 2-core CPU."""
+    """How big the demo runs: the default takes about 5.5 minutes on a 2-core CPU."""
 
     subjects: int
     images_per_subject: int
