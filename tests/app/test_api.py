@@ -154,6 +154,17 @@ def test_a_retried_frame_is_saved_once(scripted_app, users) -> None:  # type: ig
     other, other_token = start_assessment(nurse, "Other Baby")
     clash = post_frame(nurse, other, other_token, scripted_frame("pain"), fid)
     assert clash.status_code == 409
+    # A frame answered "not saved", retried after a later frame moved the saving rule on: still not saved,
+    # counted once.
+    quiet = frame_id()
+    assert not post_frame(nurse, assessment, token, scripted_frame("pain"), quiet).json()["saved"]
+    assert post_frame(nurse, assessment, token, scripted_frame("no_pain"), frame_id()).json()["saved"]
+    retry = post_frame(nurse, assessment, token, scripted_frame("pain"), quiet).json()
+    assert retry["replay"] and not retry["saved"] and retry["label"] == "pain"
+    assert [r.label for r in records_of(scripted_app, assessment)] == ["pain", "no_pain"]
+    with scripted_app.state.neopain.sessions() as db:
+        row = db.scalars(select(Assessment).where(Assessment.public_id == assessment)).one()
+        assert row.frames_seen == 3 and row.unsaved_frames == [quiet]  # the first, the quiet one, no_pain
 
 
 def test_a_second_tab_takes_over_and_the_first_stops(scripted_app, users) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from neopain.app.models.base import Base, UTCDateTime, opaque_id, utcnow
@@ -46,5 +46,8 @@ class Assessment(Base):
     last_saved_label: Mapped[str | None] = mapped_column(String(16))
     frames_seen: Mapped[int] = mapped_column(Integer, default=0)
     faces_seen: Mapped[int] = mapped_column(Integer, default=0)
+    # The latest frame ids answered without a record: a phone's retry of one gets "not saved" again, instead
+    # of being judged anew against a saving rule that later frames have moved on.
+    unsaved_frames: Mapped[list[str] | None] = mapped_column(JSON)
 
     baby: Mapped[Baby] = relationship(lazy="joined")

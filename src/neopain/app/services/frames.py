@@ -25,6 +25,10 @@ _assessment_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock
 _locks_guard = threading.Lock()
 
 
+# How many unsaved frame ids an assessment remembers: at 2 frames/s, a retry within 30 s finds its frame.
+UNSAVED_KEPT = 64
+
+
 class FrameConflict(Exception):
     """409: the assessment is now open in another tab, or the frame id belongs elsewhere."""
 
@@ -142,6 +146,11 @@ def _apply_saving_rule(
     if earlier is not None:
         db.rollback()
         return replay_of(earlier)
+    unsaved = list(locked.unsaved_frames or [])
+    if frame_id in unsaved:
+        db.rollback()
+        # Counted and answered once already: the retry gets this reading, still not saved.
+        return _public(frame_id, result, None).model_copy(update={"replay": True})
     locked.frames_seen += 1
     label = result.label if result.status == "ok" else None
     record = None
@@ -152,6 +161,8 @@ def _apply_saving_rule(
         db.add(record)
         locked.last_saved_label = label
         audit(db, user, "create", "record", record.public_id, subject=locked.baby.public_id)
+    else:
+        locked.unsaved_frames = [*unsaved, frame_id][-UNSAVED_KEPT:]
     try:
         db.flush()
         answer = _public(frame_id, result, record)
