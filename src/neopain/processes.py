@@ -1,16 +1,16 @@
-"""Work spread over worker processes, results in order: the same bytes as one process, sooner.
+"""Work spread over worker processes: the same results as one process, sooner.
 
 Workers start by ``spawn``: a fork of a process whose OpenMP or OpenCV thread pools have run can hang.
-Each task's function must be a module-level function (it travels by name) and must draw its own
-randomness from its arguments (a seed per item), so results never depend on the number of workers.
+Each task's function must be a module-level function (it travels by name) and must draw its own randomness
+from its arguments (a seed per item), so results never depend on the number of workers.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -20,6 +20,21 @@ R = TypeVar("R")
 def default_workers() -> int:
     """One worker per CPU core this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int) -> int:
+    """This process's cores shared among ``workers`` (at least one thread each)."""
+    return max(1, default_workers() // max(1, workers))
+
+
+def worker_pool(
+    workers: int, initializer: Callable[..., Any] | None = None, initargs: tuple = ()
+) -> ProcessPoolExecutor:
+    """``workers`` spawned processes, each running ``initializer(*initargs)`` first."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
+                               initargs=initargs)
 
 
 def ordered_map(
@@ -38,8 +53,25 @@ def ordered_map(
             initializer(*initargs)
         yield from map(fn, items)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(items)), mp_context=context, initializer=initializer,
-                             initargs=initargs) as pool:
+    with worker_pool(min(workers, len(items)), initializer, initargs) as pool:
         # Small chunks keep the workers busy to the end; results come back in order whatever finishes first.
         yield from pool.map(fn, items, chunksize=max(1, len(items) // (8 * workers)))
+
+
+def unordered_map(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    workers: int,
+    initializer: Callable[..., Any] | None = None,
+    initargs: tuple = (),
+) -> Iterator[tuple[T, R]]:
+    """(item, ``fn(item)``) as each finishes over ``workers`` processes; the first failure stops the rest
+    and is raised here."""
+    with worker_pool(workers, initializer, initargs) as pool:
+        futures: dict[Future, T] = {pool.submit(fn, item): item for item in items}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            for future in futures:
+                future.cancel()

@@ -14,7 +14,6 @@ torch (through the trainer).
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -54,6 +53,7 @@ from neopain.evaluate.splits import (
     subject_kfold,
     targets,
 )
+from neopain.processes import threads_per_worker
 from neopain.train import TrainConfig, TrainResult
 
 __all__ = ["EvalConfig", "ProtocolError", "cv_epochs", "plan", "run_info", "run_protocol", "train_final"]
@@ -242,8 +242,8 @@ def _scored(scorer: Scorer, todo: list[Job], workers: int) -> Iterator[tuple[Job
     from neopain.evaluate.workers import score_side_by_side
 
     yield from ((job, scorer.record(job)) for job in todo if job.model in REFERENCES)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    yield from score_side_by_side(scorer, trained, min(workers, len(trained)), threads)
+    workers = min(workers, len(trained))
+    yield from score_side_by_side(scorer, trained, workers, threads_per_worker(workers))
 
 
 def _progress(

@@ -1,19 +1,17 @@
 """Trained repetitions side by side: a pool of worker processes, each training one repetition at a time
 with its share of the CPU threads.
 
-Workers start by ``spawn`` (a fork of a process whose OpenMP pool has run can hang) and build their own
-``Scorer`` once; each job's record comes back to the parent, which writes it, so a stopped run resumes
-as a sequential one does.
+Workers start by ``spawn`` (``neopain.processes``) and take their ``Scorer`` once; each job's record comes
+back to the parent, which writes it, so a stopped run resumes as a sequential one does.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import Any
 
 from neopain.evaluate.jobs import Job, Scorer
+from neopain.processes import unordered_map
 
 _scorer: Scorer | None = None  # this worker's, built by _start
 
@@ -38,12 +36,4 @@ def score_side_by_side(
 ) -> Iterator[tuple[Job, dict[str, Any]]]:
     """(job, record) for each job as it finishes, ``workers`` at a time with ``threads`` torch threads each;
     the first failure stops the rest and is raised here."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(scorer, threads)) as pool:
-        futures: dict[Future, Job] = {pool.submit(_score, job): job for job in jobs}
-        try:
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+    return unordered_map(_score, jobs, workers, initializer=_start, initargs=(scorer, threads))
