@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from neopain.federated.sites import Site, read_site
+from neopain.federated.sites import Site, read_site, site_seed
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,7 @@ def _train_config(config: Any) -> Any:
 def round_seed(config: Any, site: Site) -> int:
     """A seed of (run seed, absolute round, site): each site's shuffle and augmentation differ per round."""
     absolute = int(config["server-round"]) + int(config.get("round-offset", 0))
-    digest = sum(ord(c) * (i + 1) for i, c in enumerate(site.name))
-    return int(config["seed"]) * 100_003 + absolute * 1_009 + digest
+    return site_seed(int(config["seed"]), site, absolute)
 
 
 def site_record(site: Site) -> dict[str, Any]:

@@ -43,7 +43,7 @@ class Site:
     def split(self, seed: int, test_size: float = TEST_SIZE) -> tuple[Site, Site]:
         """(training part, test part): a subject hold-out drawn from (seed, the site's rows)."""
         try:
-            holdout = subject_holdout(self.samples, repeats=1, test_size=test_size, seed=_site_seed(seed, self))[0]
+            holdout = subject_holdout(self.samples, repeats=1, test_size=test_size, seed=site_seed(seed, self))[0]
         except ValueError as exc:
             raise SiteError(f"site {self.name} ({self.manifest}): cannot hold out test babies: {exc}") from exc
         return self._part(holdout.train), self._part(holdout.test)
@@ -52,10 +52,11 @@ class Site:
         return Site(self.name, self.manifest, tuple(self.samples[int(i)] for i in rows))
 
 
-def _site_seed(seed: int, site: Site) -> int:
-    """Each site's split has its own seed (a digest of the seed and the site name), so adding a site does
-    not change another's split."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{site.name}".encode()).digest()[:4], "big")
+def site_seed(seed: int, site: Site, *more: int) -> int:
+    """A seed of (run seed, site name, ``more``: a round, ...) as a digest: each site's split and rounds
+    draw their own numbers, so adding a site changes no other site's."""
+    key = ":".join(map(str, (seed, site.name, *more)))
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
 
 
 def read_site(manifest: str | Path, name: str | None = None) -> Site:

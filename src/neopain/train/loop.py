@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from neopain.augment import Augmenter, AugmentPlan
+from neopain.augment import Augmenter, AugmentPlan, offline_copies
 from neopain.models import PainNet, channel_affine, normalize_bgr, normalize_model_order
 from neopain.train.data import FaceSet
 from neopain.train.prior import RegionPrior, region_penalty
@@ -315,3 +315,27 @@ def predict_nfcs(
     if not probabilities:
         return torch.zeros((0, actions)), torch.zeros(0)
     return torch.cat(probabilities), torch.cat(counts)
+
+
+def set_phase(model: PainNet, phase: int, finetune: str) -> None:
+    """Which layers train in ``phase`` (1: the head; 2: the fine-tuned stages) under ``finetune``."""
+    if finetune == "all":
+        model.requires_grad_(True)
+    elif finetune == "late":
+        model.freeze_early_stages()
+    elif phase == 1:
+        model.freeze_backbone()
+    else:
+        model.unfreeze_finetune_stages()
+
+
+def training_set(faces: FaceSet, augment: str, copies: int, seed: int) -> tuple[FaceSet, Augmenter | None]:
+    """Offline: the fixed augmented copies; online: the faces plus a live augmenter; none: the faces."""
+    if augment == "offline":
+        images, source = offline_copies(faces.images, copies, seed=seed + 2)
+        subjects = [faces.subjects[i] for i in source.tolist()]
+        nfcs = None if faces.nfcs is None else faces.nfcs[source]
+        return FaceSet(images, faces.targets[source], subjects, nfcs=nfcs), None
+    if augment == "online":
+        return faces, Augmenter(seed=seed + 2)
+    return faces, None

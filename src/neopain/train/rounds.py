@@ -5,14 +5,13 @@ optimiser), with FedProx's proximal term as an optional penalty; no validation s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import torch
 
 from neopain.models import PainNet
 from neopain.train.data import FaceSet
-from neopain.train.loop import EpochStats, make_optimizer, make_runtime, train_epoch
-from neopain.train.trainer import TrainConfig, _set_phase, _training_set
+from neopain.train.loop import EpochStats, make_optimizer, make_runtime, set_phase, train_epoch, training_set
+from neopain.train.trainer import TrainConfig
 
 
 def proximal_term(model: PainNet, anchor: dict[str, torch.Tensor], mu: float) -> Callable[[], torch.Tensor]:
@@ -43,10 +42,10 @@ def train_epochs(
         torch.set_num_threads(threads)
     runtime = make_runtime(config.device, config.amp, config.deterministic)
     torch.manual_seed(seed)
-    train_set, augmenter = _training_set(faces, replace(config, seed=seed))
+    train_set, augmenter = training_set(faces, config.augment, config.copies, seed)
     shuffle = torch.Generator().manual_seed(seed + 1)
     model = runtime.prepare_model(model)
-    _set_phase(model, 1, config.finetune)
+    set_phase(model, 1, config.finetune)
     anchor = {k: v.detach().clone() for k, v in model.state_dict().items()}
     penalty = proximal_term(model, anchor, proximal_mu) if proximal_mu > 0 else None
     optimizer = make_optimizer(model, config.lr_head)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from neopain.augment import AUGMENT_MODES, Augmenter, offline_copies
+from neopain.augment import AUGMENT_MODES, Augmenter
 from neopain.data import Sample, manifest_hash
 from neopain.faces import read_crop_file
 from neopain.models import PainNet, create_model
@@ -38,7 +38,16 @@ from neopain.train.checkpoint import (
     write_text,
 )
 from neopain.train.data import FaceSet, check_task, face_files, load_faces, split_train_val
-from neopain.train.loop import Runtime, evaluate, make_optimizer, make_runtime, predict_proba, train_epoch
+from neopain.train.loop import (
+    Runtime,
+    evaluate,
+    make_optimizer,
+    make_runtime,
+    predict_proba,
+    set_phase,
+    train_epoch,
+    training_set,
+)
 from neopain.train.occlusion import occluded_copies
 from neopain.train.regions import REGION_SOURCES, crop_landmarks, load_region_masks, region_parts
 from neopain.train.ward_copies import trained_conditions, ward_copies
@@ -172,17 +181,6 @@ def build_model(model_name: str, config: TrainConfig) -> PainNet:
     return model
 
 
-def _set_phase(model: PainNet, phase: int, finetune: str) -> None:
-    if finetune == "all":
-        model.requires_grad_(True)
-    elif finetune == "late":
-        model.freeze_early_stages()
-    elif phase == 1:
-        model.freeze_backbone()
-    else:
-        model.unfreeze_finetune_stages()
-
-
 def _make_checkpoint(model: PainNet, optimizer: torch.optim.Optimizer, state: _State, extra: dict[str, Any]) -> dict:
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -232,18 +230,6 @@ def _check_resume(ckpt: dict[str, Any], last: Path, model_name: str, mhash: str,
     if ckpt["seed"] != config.seed:
         raise CheckpointError(f"{last}: seed {ckpt['seed']} differs from --seed {config.seed}")
     return cfg
-
-
-def _training_set(faces: FaceSet, config: TrainConfig) -> tuple[FaceSet, Augmenter | None]:
-    """Offline: the fixed augmented copies; online: the faces plus a live augmenter; none: the faces."""
-    if config.augment == "offline":
-        images, source = offline_copies(faces.images, config.copies, seed=config.seed + 2)
-        subjects = [faces.subjects[i] for i in source.tolist()]
-        nfcs = None if faces.nfcs is None else faces.nfcs[source]
-        return FaceSet(images, faces.targets[source], subjects, nfcs=nfcs), None
-    if config.augment == "online":
-        return faces, Augmenter(seed=config.seed + 2)
-    return faces, None
 
 
 def _split(samples: Sequence[Sample], config: TrainConfig) -> tuple[list[int], list[int]]:
@@ -319,7 +305,7 @@ def train(
     if config.ward_copies:
         points = crop_landmarks([samples[i] for i in train_idx], manifest_file, model.cfg.input_size)
         train_faces, _ = ward_copies(train_faces, points, config.ward_copies, model.cfg.actions, config.seed + 4)
-    train_set, augmenter = _training_set(train_faces, config)
+    train_set, augmenter = training_set(train_faces, config.augment, config.copies, config.seed)
     shuffle = torch.Generator().manual_seed(config.seed + 1)
     state = _State()
     if resume_ckpt is not None:
@@ -366,7 +352,7 @@ def _run_epochs(
     extra: dict[str, Any],
 ) -> str:
     model = runtime.prepare_model(model)
-    _set_phase(model, state.phase, config.finetune)
+    set_phase(model, state.phase, config.finetune)
     lr = config.lr_head if state.phase == 1 else config.lr_finetune
     optimizer = make_optimizer(model, lr)
     if resume_ckpt is not None:
@@ -395,7 +381,7 @@ def _run_epochs(
             log.info("epoch %d: no improvement for %d epochs, fine-tuning %s", state.epoch, config.patience,
                      ", ".join(model.cfg.finetune_stages))
             state.phase, state.since_best, lr = 2, 0, config.lr_finetune
-            _set_phase(model, 2, config.finetune)
+            set_phase(model, 2, config.finetune)
             optimizer = make_optimizer(model, lr)
         ckpt = _make_checkpoint(model, optimizer, state, {**extra, "rng": _rng_states(shuffle, augmenter)})
         if record["improved"]:
