@@ -53,11 +53,23 @@ def audited(app, action: str, object_id: str) -> list[AuditEvent]:  # type: igno
                                                         AuditEvent.object_id == object_id)))
 
 
-def try_login(app, username: str, password: str, address: str = "testclient"):  # type: ignore[no-untyped-def]
+def login_form(app, address: str = "testclient"):  # type: ignore[no-untyped-def]
+    """A browser at ``address`` that has opened the login page: (its client, the form's CSRF token)."""
     client = TestClient(app, base_url="http://localhost", client=(address, 50000))
-    token = CSRF_FIELD.search(client.get("/login").text).group(1)
+    page = client.get("/login")
+    found = CSRF_FIELD.search(page.text)
+    assert found, f"GET /login from {address}: {page.status_code} without a CSRF field"
+    return client, found.group(1)
+
+
+def submit_login(form, username: str, password: str):  # type: ignore[no-untyped-def]
+    client, token = form
     return client.post("/login", data={"username": username, "password": password, "csrf_token": token},
                        follow_redirects=False)
+
+
+def try_login(app, username: str, password: str, address: str = "testclient"):  # type: ignore[no-untyped-def]
+    return submit_login(login_form(app, address), username, password)
 
 
 def test_disabling_ends_every_session_at_once_and_enabling_lets_the_user_back(scripted_app, users) -> None:  # type: ignore[no-untyped-def]
@@ -197,8 +209,11 @@ def test_forty_parallel_guesses_get_no_more_tries_than_five_serial_ones(db_url, 
     answers: list[int] = []
     lock = threading.Lock()
 
+    # The forms are opened one by one (40 page loads at once only test the database pool); the guesses race.
+    forms = [login_form(app, f"10.2.{i}.1") for i in range(40)]
+
     def guess(i: int) -> None:
-        status = try_login(app, name, f"guess-number-{i}", f"10.2.{i}.1").status_code
+        status = submit_login(forms[i], name, f"guess-number-{i}").status_code
         with lock:
             answers.append(status)
 
