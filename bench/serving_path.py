@@ -7,7 +7,9 @@ clean benchmark faces; those faces with the whole frame turned (the phone held a
 and each condition of the nicu preset. Per group: pain AUC on each path (serving: over the faces it
 assessed), each NFCS action's mean AUC (an NFCS model; actions whose region is hidden left out),
 detection rate, abstention rate (no assessment though a face was found), the reasons, and for the
-ward's own conditions the share of pictures whose finding names them.
+ward's own conditions the share of pictures whose finding names them: end to end ("reason given") and on
+the box crops with the true landmarks ("box reason given": the gate alone, whatever the detector found),
+where a model that reads the regions' visibility (``--targets ...,visible``) decides the hidden regions.
 
     PYTHONPATH=src python bench/serving_path.py MODEL.onnx [--subjects 12] [--seed 5000] [--markdown OUT.md]
 
@@ -31,9 +33,9 @@ from neopain.data import Sample, read_manifest, resolve_path
 from neopain.data.synth_ward import WARD_CONDITIONS
 from neopain.data.synthetic import PRESETS, SynthConfig, generate
 from neopain.evaluate import roc_auc
-from neopain.faces import Face, crop_with
+from neopain.faces import Face, crop_with, transform_points
 from neopain.imageio import read_image
-from neopain.inference import Predictor
+from neopain.inference import Predictor, read_ward
 from neopain.nfcs import ACTION_REGION
 
 ROLLS = (45, 90, 135, 180)
@@ -63,6 +65,8 @@ class Reading:
     serving_actions: dict[str, float | None] = field(default_factory=dict)
     findings: tuple[str, ...] = ()
     conditions: tuple[str, ...] = ()  # the ward's conditions the picture shows (the cot's own left out)
+    box_findings: tuple[str, ...] = ()  # the ward's gate on the box crop, true landmarks
+    box_visible: dict[str, float] = field(default_factory=dict)  # the model's P(visible) per region, box crop
 
 
 def rotate_frame(image: np.ndarray, sample: Sample, degrees: float) -> tuple[np.ndarray, Sample]:
@@ -85,15 +89,15 @@ def rotate_frame(image: np.ndarray, sample: Sample, degrees: float) -> tuple[np.
 
 def read_both(predictor: Predictor, image: np.ndarray, sample: Sample) -> Reading:
     face = Face(*sample.box, score=1.0, landmarks=np.asarray(sample.landmarks))
-    crop, _ = crop_with(image, face, predictor.crop_settings)
-    actions = predictor.config.actions
+    crop, affine = crop_with(image, face, predictor.crop_settings)
+    classifier, actions = predictor.classifier, predictor.config.actions
+    out = classifier.read([crop])
     box_actions: dict[str, float] = {}
-    if predictor.classifier.has_actions:
-        pain, probs, _ = predictor.classifier.nfcs([crop])
-        box_p = float(pain[0])
-        box_actions = {a: float(v) for a, v in zip(actions, probs[0])}
-    else:
-        box_p = float(predictor.classify_crops([crop])[0])
+    box_p = float(classifier.pain_of(out)[0])
+    if classifier.has_actions:
+        box_actions = {a: float(v) for a, v in zip(actions, classifier.nfcs_of(out)[1][0])}
+    visible = classifier.visibility_of(out)[0] if classifier.has_visibility else None
+    box_ward = read_ward(crop, transform_points(affine, face.landmarks), predictor.ward_gate, visible)
     result = predictor.assess(image)
     serving = {}
     if result.nfcs is not None:
@@ -102,7 +106,8 @@ def read_both(predictor: Predictor, image: np.ndarray, sample: Sample) -> Readin
         label=int(sample.label == "pain"), actions=dict(sample.actions or {}), box_p=box_p,
         box_actions=box_actions, detected=result.box is not None, status=result.status, reason=result.reason,
         p=result.probability, serving_actions=serving, findings=result.ward.findings if result.ward else (),
-        conditions=tuple(c for c in sample.conditions if c in CONDITIONS),
+        conditions=tuple(c for c in sample.conditions if c in CONDITIONS), box_findings=box_ward.findings,
+        box_visible=dict(visible or {}),
     )
 
 
@@ -130,11 +135,29 @@ def _action_auc(readings: list[Reading], hidden: list[tuple[str, ...]], serving:
     return round(float(np.mean(aucs)), 3) if aucs else None
 
 
+def visibility_truth(readings: list[Reading], hidden: list[tuple[str, ...]], below: float) -> dict | None:
+    """The model's P(visible) on the box crops against the truth's hidden regions: per region the AUC
+    (hidden = positive, 1 - P as the score), and pooled over regions the share of truly hidden regions it
+    reads as hidden and of visible ones it reads as hidden (None: the model has no such output)."""
+    if not readings or not readings[0].box_visible:
+        return None
+    per_region, found, false = {}, [], []
+    for region in readings[0].box_visible:
+        truth = [int(region in h) for h in hidden]
+        scores = [1.0 - r.box_visible[region] for r in readings]
+        per_region[region] = _auc(truth, scores)
+        found += [s > 1.0 - below for t, s in zip(truth, scores) if t]
+        false += [s > 1.0 - below for t, s in zip(truth, scores) if not t]
+    return {"auc": per_region, "hidden_found": round(float(np.mean(found)), 3) if found else None,
+            "hidden_regions": len(found), "visible_read_hidden": round(float(np.mean(false)), 3) if false else None}
+
+
 def summarize(readings: list[Reading], hidden: list[tuple[str, ...]], condition: str | None = None) -> dict:
     assessed = [r for r in readings if r.status == "ok"]
     found = [r for r in readings if r.detected]
     # Faces nothing hides, in no ward condition: any ward abstention there is a false one.
     bare = [r for r, h in zip(readings, hidden) if r.detected and not h and not r.conditions]
+    bare_box = [r for r, h in zip(readings, hidden) if not h and not r.conditions]
     summary = {
         "n": len(readings),
         "pain_auc_box": _auc([r.label for r in readings], [r.box_p for r in readings]),
@@ -148,10 +171,15 @@ def summarize(readings: list[Reading], hidden: list[tuple[str, ...]], condition:
         "reasons": dict(Counter(r.reason for r in readings if r.reason).most_common(4)),
         "false_ward_abstention": (round(sum(r.reason in WARD for r in bare) / len(bare), 3) if bare else None),
         "bare_faces": len(bare),
+        # The gate alone on bare box crops: any hiding finding there is a false one.
+        "box_false_hidden": (round(float(np.mean([bool(set(r.box_findings) & {"eyes_hidden", "mouth_covered"})
+                                                   for r in bare_box])), 3) if bare_box else None),
     }
     if condition in EXPECTED:
         named = [bool({r.reason, *r.findings} & set(EXPECTED[condition])) for r in readings]
         summary["reason_given"] = round(float(np.mean(named)), 3)
+        on_box = [bool(set(r.box_findings) & set(EXPECTED[condition])) for r in readings]
+        summary["box_reason_given"] = round(float(np.mean(on_box)), 3)
     return summary
 
 
@@ -178,13 +206,16 @@ def run(model: Path, subjects: int, seed: int, detector: str) -> dict:
             pairs = list(_read(predictor, clean, turn))
             groups["clean" if turn == 0 else f"roll {turn}"] = summarize([r for r, _ in pairs], [s.hidden for _, s in pairs])
         pairs = list(_read(predictor, nicu))
+        visibility = visibility_truth([r for r, _ in pairs], [s.hidden for _, s in pairs],
+                                      predictor.ward_gate.visible_below)
         groups["nicu, no condition"] = summarize(*_split(pairs, lambda s: not set(s.conditions) & set(CONDITIONS)))
         for condition in CONDITIONS:
             chosen = _split(pairs, lambda s, c=condition: c in s.conditions)
             if chosen[0]:
                 groups[condition] = summarize(*chosen, condition=condition)
     return {"model": str(model), "model_conditions": list(predictor.classifier.conditions),
-            "detector": detector, "subjects_per_set": subjects, "seed": seed, "groups": groups}
+            "detector": detector, "subjects_per_set": subjects, "seed": seed, "groups": groups,
+            "visibility_on_nicu_box_crops": visibility}
 
 
 def _split(pairs, keep) -> tuple[list[Reading], list[tuple[str, ...]]]:
@@ -194,12 +225,13 @@ def _split(pairs, keep) -> tuple[list[Reading], list[tuple[str, ...]]]:
 
 def markdown(report: dict) -> str:
     head = ("| group | n | pain AUC box | box, same faces | serving | action AUC box | serving | detected | "
-            "abstained | false ward abst. | reason given | top reasons |")
-    lines = [head, "|" + "---|" * 12]
+            "abstained | false ward abst. | reason given | box: reason given | box: false hidden | top reasons |")
+    lines = [head, "|" + "---|" * 14]
     for name, g in report["groups"].items():
         cells = [name, g["n"], g["pain_auc_box"], g["pain_auc_box_same_faces"], g["pain_auc_serving"],
                  g["action_auc_box"], g["action_auc_serving"], g["detection_rate"], g["abstention_rate"],
-                 g["false_ward_abstention"], g.get("reason_given", ""),
+                 g["false_ward_abstention"], g.get("reason_given", ""), g.get("box_reason_given", ""),
+                 g["box_false_hidden"],
                  ", ".join(f"{k} {v}" for k, v in g["reasons"].items())]
         lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"

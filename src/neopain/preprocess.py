@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from neopain.nfcs import LABELS, NfcsError, check_action, nfcs_version
+from neopain.nfcs import LABELS, REGIONS, NfcsError, check_action, nfcs_version
 
 CHANNEL_ORDERS = ("RGB", "BGR")
 
@@ -70,6 +70,9 @@ class ModelConfig:
     # count; empty = a pain-only model. ``nfcs_version`` names the version whose rule makes the score.
     actions: tuple[str, ...] = ()
     nfcs_version: str = ""
+    # The NFCS regions (``neopain.nfcs.REGIONS`` order) whose visibility the model reads, one sigmoid each:
+    # the ward's gate asks it which regions a mask, a shield or a hand hides. Empty: no such output.
+    visible: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
@@ -77,7 +80,9 @@ class ModelConfig:
         object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "finetune_stages", tuple(self.finetune_stages))
         object.__setattr__(self, "actions", tuple(self.actions))
+        object.__setattr__(self, "visible", tuple(self.visible))
         self._check_nfcs()
+        self._check_visible()
         if isinstance(self.head, Mapping):
             object.__setattr__(self, "head", HeadConfig(**self.head))
         if self.channel_order not in CHANNEL_ORDERS:
@@ -104,10 +109,19 @@ class ModelConfig:
         if self.nfcs_version and not self.actions:
             raise ConfigError("nfcs_version is set but the model has no action outputs")
 
+    def _check_visible(self) -> None:
+        unknown = [r for r in self.visible if r not in REGIONS]
+        if unknown:
+            raise ConfigError(f"visible: unknown region(s) {unknown}; known: {', '.join(REGIONS)}")
+        if len(set(self.visible)) != len(self.visible):
+            raise ConfigError(f"visible regions must be distinct, got {self.visible}")
+
     @property
     def outputs(self) -> tuple[str, ...]:
-        """The model's outputs, in order: pain logits, then (NFCS models) action probabilities and count."""
-        return ("logits", "actions", "nfcs_count") if self.actions else ("logits",)
+        """The model's outputs, in order: pain logits, then (NFCS models) action probabilities and count,
+        then (models that read the regions' visibility) P(visible) per region."""
+        nfcs = ("actions", "nfcs_count") if self.actions else ()
+        return ("logits", *nfcs, *(("visible",) if self.visible else ()))
 
     def with_(self, **changes: Any) -> ModelConfig:
         return replace(self, **changes)
@@ -116,8 +130,10 @@ class ModelConfig:
         data = asdict(self)
         # JSON has no tuples; lists read back into tuples in from_dict.
         data["head"]["units"] = list(self.head.units)
-        for key in ("mean", "std", "labels", "finetune_stages", "actions"):
+        for key in ("mean", "std", "labels", "finetune_stages", "actions", "visible"):
             data[key] = list(data[key])
+        if not self.visible:
+            del data["visible"]  # the configs of models without the output keep their bytes
         return data
 
     @classmethod

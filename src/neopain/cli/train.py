@@ -66,7 +66,7 @@ def train_command(
         0.0, help="> 0: weight of the NFCS region prior (keeps the explanation's attribution in the face regions)"
     ),
     region_source: str = typer.Option("auto", help="regions for the prior: auto | mask (manifest) | placed (box)"),
-    targets: str = typer.Option("pain", help="pain | pain,nfcs (also one output per NFCS action and a count)"),
+    targets: str = typer.Option("pain", help="pain, then any of nfcs (one output per NFCS action and a count), visible (per NFCS region: does it show)"),
     nfcs_version: str = typer.Option("nfcs-10", help="NFCS version of the score: nfcs-10 | nfcs-8 | nfcs-p-3"),
     region_occlusion: float = typer.Option(
         0.0, help="share of NFCS-labelled faces also trained with one region blurred and its actions unknown"

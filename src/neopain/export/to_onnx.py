@@ -125,7 +125,8 @@ def _parity_batch(cfg: ModelConfig, crops: Sequence[np.ndarray] | None, seed: in
 
 class AllOutputs(torch.nn.Module):
     """What the ONNX file computes: the pain logits, then for an NFCS model each action's probability
-    (sigmoid) and the action count, in ``ModelConfig.outputs`` order."""
+    (sigmoid) and the action count, then for a model reading the regions P(visible) per region (sigmoid),
+    in ``ModelConfig.outputs`` order."""
 
     def __init__(self, model: PainNet) -> None:
         super().__init__()
@@ -133,10 +134,13 @@ class AllOutputs(torch.nn.Module):
         self.actions = len(model.cfg.actions)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        logits, nfcs = self.model.forward_all(x)
-        if nfcs is None:
-            return (logits,)
-        return logits, torch.sigmoid(nfcs[:, : self.actions]), nfcs[:, self.actions :]
+        logits, nfcs, visible = self.model.forward_heads(x)
+        outputs: tuple[torch.Tensor, ...] = (logits,)
+        if nfcs is not None:
+            outputs += (torch.sigmoid(nfcs[:, : self.actions]), nfcs[:, self.actions :])
+        if visible is not None:
+            outputs += (torch.sigmoid(visible),)
+        return outputs
 
 
 def _torch_export(model: PainNet, size: int, out: Path) -> None:

@@ -26,6 +26,8 @@ _API = {
     "read_crop_file": "crop",
     "transform_points": "crop",
     "warp_crop": "crop",
+    "evened_for_detection": "enhance",
+    "second_look": "enhance",
     "ExtractSummary": "extract",
     "extract_faces": "extract",
     "FEATURE_SCALE": "regions",

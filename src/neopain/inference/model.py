@@ -90,6 +90,8 @@ def outputs_summary(config: ModelConfig) -> dict[str, Any]:
     summary: dict[str, Any] = {"outputs": list(config.outputs)}
     if config.actions:
         summary.update(actions=list(config.actions), nfcs_version=config.nfcs_version)
+    if config.visible:
+        summary.update(visible=list(config.visible))
     return summary
 
 
@@ -123,23 +125,49 @@ class OnnxClassifier:
     def has_actions(self) -> bool:
         return bool(self.config.actions)
 
+    @property
+    def has_visibility(self) -> bool:
+        """Whether the model reads which NFCS regions show (``--targets ...,visible``)."""
+        return bool(self.config.visible)
+
     def outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Every output of a preprocessed batch by name (``ModelConfig.outputs``)."""
         values = self.session.run(list(self.config.outputs), {INPUT_NAME: batch})
         return dict(zip(self.config.outputs, values, strict=True))
+
+    def read(self, crops_bgr: Sequence[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+        """Every output for BGR uint8 face crops (resized as in training), from one forward pass."""
+        batch = preprocess_batch(crops_bgr, self.config)
+        if len(batch) == 0:
+            raise ValueError("no face crops to read")
+        return self.outputs(batch)
 
     def nfcs(self, crops_bgr: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(P(pain) N, P(action) N x A in ``config.actions`` order, action count N) per face crop;
         ModelFileError when the file has no action outputs."""
         if not self.has_actions:
             raise ModelFileError(f"{self.path}: this model has no NFCS action outputs (trained with --targets pain)")
-        batch = preprocess_batch(crops_bgr, self.config)
-        if len(batch) == 0:
+        if len(crops_bgr) == 0:
             empty = np.zeros(0, np.float64)
             return empty, np.zeros((0, len(self.config.actions))), empty
-        out = self.outputs(batch)
+        return self.nfcs_of(self.read(crops_bgr))
+
+    def nfcs_of(self, out: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``nfcs``' three from outputs already read (``read``)."""
         pain = softmax(out["logits"].astype(np.float64))[:, self.pain_index]
         return pain, out["actions"].astype(np.float64), out["nfcs_count"][:, 0].astype(np.float64)
+
+    def pain_of(self, out: Mapping[str, np.ndarray]) -> np.ndarray:
+        """P(pain) per face from outputs already read (``read``)."""
+        return softmax(out["logits"].astype(np.float64))[:, self.pain_index]
+
+    def visibility_of(self, out: Mapping[str, np.ndarray]) -> list[dict[str, float]]:
+        """Per face, P(visible) of each region the model reads, from outputs already read (``read``);
+        ModelFileError when the file has no visibility output."""
+        if not self.has_visibility:
+            raise ModelFileError(f"{self.path}: this model reads no region visibility (trained without "
+                                 "--targets ...,visible)")
+        return [dict(zip(self.config.visible, (float(v) for v in row), strict=True)) for row in out["visible"]]
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw logits of a preprocessed float32 N x 3 x S x S batch."""

@@ -24,6 +24,7 @@ from neopain.faces import (
     choose_face,
     create_detector,
     crop_with,
+    second_look,
     transform_points,
     upright_detector,
 )
@@ -133,12 +134,16 @@ class Predictor:
         crop_settings: CropSettings,
         gate: QualityGate | None = None,
         threshold: float = 0.5,
+        second_look: bool = True,
     ) -> None:
         self.classifier = classifier
         self.detector = detector
         self.crop_settings = crop_settings
         self.gate = gate or QualityGate()
         self.threshold = threshold
+        # A frame without a face under the lamps' light or a night camera's grey is looked at again with its
+        # light evened out (faces.second_look): that light hides faces from the detector.
+        self.second_look = second_look
         self.ward_gate = WardGate()
         self._streams: OrderedDict[str, object | None] = OrderedDict()  # camera -> its detector memory
 
@@ -190,21 +195,30 @@ class Predictor:
         """P(pain) for each BGR uint8 face crop (already cut; resized here as in training)."""
         return self.classifier.probabilities(crops_bgr)
 
-    def _classify(self, crop: np.ndarray, hidden: tuple[str, ...] = ()) -> tuple[float, NfcsReading | None]:
+    def _classify(
+        self, crop: np.ndarray, hidden: tuple[str, ...] = (), outputs: dict[str, np.ndarray] | None = None
+    ) -> tuple[float, NfcsReading | None]:
         """P(pain), and an NFCS model's reading of the actions (those of ``hidden`` regions not assessable),
-        from one forward pass."""
-        if not self.classifier.has_actions:
+        from one forward pass (``outputs``: that pass, if already run)."""
+        if outputs is None and not self.classifier.has_actions:
             return float(self.classify_crops([crop])[0]), None
-        pain, actions, count = self.classifier.nfcs([crop])
+        outputs = self.classifier.read([crop]) if outputs is None else outputs
+        if not self.classifier.has_actions:
+            return float(self.classifier.pain_of(outputs)[0]), None
+        pain, actions, count = self.classifier.nfcs_of(outputs)
         cfg = self.config
         seen = {a: ACTION_REGION[a] not in hidden for a in cfg.actions}
         return float(pain[0]), read_nfcs(cfg.actions, actions[0], cfg.nfcs_version, assessable=seen,
                                          count_estimate=float(count[0]))
 
-    def _ward(self, crop: np.ndarray, face: Face, affine: np.ndarray) -> tuple[WardReading, str | None]:
-        """The ward's findings on the crop, and the first one this model cannot read through."""
+    def _ward(
+        self, crop: np.ndarray, face: Face, affine: np.ndarray, outputs: dict[str, np.ndarray] | None = None
+    ) -> tuple[WardReading, str | None]:
+        """The ward's findings on the crop, and the first one this model cannot read through; a model that
+        reads the regions' visibility (its ``outputs`` for this crop) says itself which are hidden."""
         points = None if face.landmarks is None else transform_points(affine, face.landmarks)
-        reading = read_ward(crop, points, self.ward_gate)
+        visible = None if outputs is None else self.classifier.visibility_of(outputs)[0]
+        reading = read_ward(crop, points, self.ward_gate, visible)
         blocking = reading.blocking(self.classifier.conditions)
         return reading, (blocking[0] if blocking else None)
 
@@ -235,29 +249,47 @@ class Predictor:
                 self._streams.popitem(last=False)
             self.detector.restore(own)
 
+    def _detect_aside(self, image: np.ndarray) -> list[Face]:
+        """The detector's faces, leaving every memory as it was (a check, not a frame of the clip)."""
+        own = self.detector.memory()
+        self.detector.restore(None)
+        try:
+            return self.detector.detect(image)
+        finally:
+            self.detector.restore(own)
+
     def _assess(self, image: np.ndarray, decode_ms: float, start: float, stream: str | None = None) -> Assessment:
         _check_frame(image)
         timings = {"decode": decode_ms, "detect": 0.0, "crop": 0.0, "classify": 0.0, "total": 0.0}
         t = time.perf_counter()
         faces = self._detect(image, stream)
+        light = None if faces else frame_light(image, self.ward_gate)
+        if light is not None and self.second_look:
+            faces = second_look(image, lambda copy: self._detect(copy, stream), self._detect_aside)
         face = choose_face(faces)
         timings["detect"] = _ms(t)
         reason = detection_reason(faces, face, image, self.gate)
         if face is None:
-            reason = frame_light(image, self.ward_gate) or reason
-        crop, ward = None, None
+            reason = light or reason
+        crop, ward, outputs = None, None, None
         if face is not None and reason is None:
             t = time.perf_counter()
             crop, affine = crop_with(image, face, self.crop_settings)
             reason = crop_reason(crop, self.gate)
-            if reason is None:
-                ward, reason = self._ward(crop, face, affine)
             timings["crop"] = _ms(t)
+            if reason is None and self.classifier.has_visibility:
+                t = time.perf_counter()  # the gate needs the model's own reading of the regions first
+                outputs = self.classifier.read([crop])
+                timings["classify"] = _ms(t)
+            if reason is None:
+                t = time.perf_counter()
+                ward, reason = self._ward(crop, face, affine, outputs)
+                timings["crop"] += _ms(t)
         probability, nfcs = None, None
         if reason is None:
             t = time.perf_counter()
-            probability, nfcs = self._classify(crop, ward.hidden_regions() if ward else ())
-            timings["classify"] = _ms(t)
+            probability, nfcs = self._classify(crop, ward.hidden_regions() if ward else (), outputs)
+            timings["classify"] += _ms(t)
         timings["total"] = _ms(start)
         result = Assessment(
             status="no_assessment", reason=reason, label=None, probability=None, confidence=None,

@@ -12,13 +12,16 @@ Four findings, measured on the upright face crop with the regions placed from th
 
 A model trained on pictures with a condition (the ``neopain.conditions`` its export records) reads through
 it: the lights then pass, and the hidden regions' items become not assessable instead of the whole face.
+A model that reads the regions' visibility itself (``--targets ...,visible``, trained from the manifests'
+``hidden`` regions) decides which regions are hidden in place of the colour test, which cannot tell frosted
+plastic or a pale pacifier from pale skin; the lights stay colour statistics.
 Thresholds were set on the synthetic nicu preset (docs/ROBUSTNESS.md), so they hold for these pictures; a
 ward's own photographs should re-measure them (``bench/serving_path.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import cv2
@@ -61,6 +64,8 @@ class WardGate:
     eyes_covered_share: float = 0.75
     mouth_unlike_skin: float = 30.0
     mouth_covered_share: float = 0.8
+    # A model's own reading: a region whose P(visible) is below this is hidden.
+    visible_below: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,8 @@ class WardReading:
     findings: tuple[str, ...]
     blue_over_red: float
     chroma: float
-    covered: dict[str, float]  # region -> share unlike skin (eyes, mouth)
+    covered: dict[str, float]  # region -> share unlike skin (eyes, mouth), or 1 - the model's P(visible)
+    hidden_by_model: tuple[str, ...] = ()  # every region the model itself reads as hidden
 
     def blocking(self, trained: Iterable[str]) -> tuple[str, ...]:
         """The findings a model trained on ``trained`` conditions cannot read through."""
@@ -78,7 +84,8 @@ class WardReading:
         return tuple(f for f in self.findings if not seen.intersection(TRAINED_BY[f]))
 
     def hidden_regions(self) -> tuple[str, ...]:
-        return tuple(HIDES[f] for f in self.findings if f in HIDES)
+        found = [HIDES[f] for f in self.findings if f in HIDES]
+        return tuple(dict.fromkeys([*found, *self.hidden_by_model]))
 
 
 def _lab(crop_bgr: np.ndarray) -> np.ndarray:
@@ -152,8 +159,12 @@ def _measured(crop_bgr: np.ndarray, landmarks: np.ndarray | None) -> tuple[np.nd
     return small, points
 
 
-def read_ward(crop_bgr: np.ndarray, landmarks: np.ndarray | None, gate: WardGate | None = None) -> WardReading:
-    """The findings on an upright face crop; ``landmarks`` in crop pixels (None: lights only)."""
+def read_ward(
+    crop_bgr: np.ndarray, landmarks: np.ndarray | None, gate: WardGate | None = None,
+    visible: Mapping[str, float] | None = None,
+) -> WardReading:
+    """The findings on an upright face crop; ``landmarks`` in crop pixels (None: lights only); ``visible``:
+    the model's P(visible) per region, which then decides the hidden regions instead of the colours."""
     gate = gate or WardGate()
     crop_bgr, landmarks = _measured(crop_bgr, landmarks)
     size = crop_bgr.shape[0]
@@ -162,6 +173,11 @@ def read_ward(crop_bgr: np.ndarray, landmarks: np.ndarray | None, gate: WardGate
     light, blue_over_red, chroma = _lights(crop_bgr[middle], gate.max_grey_chroma, gate.blue_over_red, lab[middle])
     findings = [light] if light else []
     grey = light == "infrared"
+    if visible is not None:
+        hidden = tuple(region for region, p in visible.items() if p < gate.visible_below)
+        covered = {region: 1.0 - float(visible.get(region, 1.0)) for region in ("eyes", "mouth")}
+        findings += [finding for finding, region in HIDES.items() if region in hidden]
+        return _reading(findings, blue_over_red, chroma, covered, hidden)
     covered = {"eyes": 0.0, "mouth": 0.0}
     if landmarks is not None:
         try:
@@ -172,5 +188,13 @@ def read_ward(crop_bgr: np.ndarray, landmarks: np.ndarray | None, gate: WardGate
         findings.append("eyes_hidden")
     if covered["mouth"] > gate.mouth_covered_share:
         findings.append("mouth_covered")
+    return _reading(findings, blue_over_red, chroma, covered)
+
+
+def _reading(
+    findings: list[str], blue_over_red: float, chroma: float, covered: dict[str, float],
+    hidden_by_model: tuple[str, ...] = (),
+) -> WardReading:
     order = {name: i for i, name in enumerate(WARD_REASONS)}
-    return WardReading(tuple(sorted(findings, key=order.__getitem__)), blue_over_red, chroma, covered)
+    return WardReading(tuple(sorted(findings, key=order.__getitem__)), blue_over_red, chroma, covered,
+                       hidden_by_model)

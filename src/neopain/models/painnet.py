@@ -26,6 +26,14 @@ def build_head(in_features: int, head: HeadConfig, classes: int = 2) -> nn.Seque
     return nn.Sequential(*layers)
 
 
+def _linear_head(in_features: int, outputs: int) -> nn.Sequential:
+    """Flatten, then one Linear (Glorot-uniform, zero bias) on the backbone's features."""
+    linear = nn.Linear(in_features, outputs)
+    nn.init.xavier_uniform_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return nn.Sequential(nn.Flatten(), linear)
+
+
 class PainNet(nn.Module):
     """A classifier whose backbone is split into named stages, so training can unfreeze the last ones.
 
@@ -45,9 +53,12 @@ class PainNet(nn.Module):
         self.feature_dim = feature_dim
         self.head = build_head(feature_dim, cfg.head, classes=len(cfg.labels))
         self.nfcs_head: nn.Sequential | None = None
+        self.visible_head: nn.Sequential | None = None
         self.stages = stages
         if cfg.actions:
             self._build_nfcs_head()
+        if cfg.visible:
+            self.visible_head = _linear_head(feature_dim, len(cfg.visible))
 
     def add_nfcs_head(self, actions: tuple[str, ...], version: str) -> PainNet:
         """Add the NFCS outputs: one logit per action and the action count, on the backbone's features."""
@@ -56,10 +67,13 @@ class PainNet(nn.Module):
         return self
 
     def _build_nfcs_head(self) -> None:
-        linear = nn.Linear(self.feature_dim, len(self.cfg.actions) + 1)
-        nn.init.xavier_uniform_(linear.weight)
-        nn.init.zeros_(linear.bias)
-        self.nfcs_head = nn.Sequential(nn.Flatten(), linear)
+        self.nfcs_head = _linear_head(self.feature_dim, len(self.cfg.actions) + 1)
+
+    def add_visible_head(self, regions: tuple[str, ...]) -> PainNet:
+        """Add one visibility logit per NFCS region (which regions a mask, a shield or a hand hides)."""
+        self.cfg = self.cfg.with_(visible=tuple(regions))
+        self.visible_head = _linear_head(self.feature_dim, len(regions))
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The pain logits (N x 2): what every pain-only consumer (IG, export parity, Table II) reads."""
@@ -67,9 +81,15 @@ class PainNet(nn.Module):
 
     def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(pain logits N x 2, NFCS outputs N x (A + 1): A action logits then the count; None without)."""
+        logits, nfcs, _ = self.forward_heads(x)
+        return logits, nfcs
+
+    def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``forward_all``'s two, then the regions' visibility logits N x R (None without), one backbone pass."""
         features = self.backbone(x)
         nfcs = None if self.nfcs_head is None else self.nfcs_head(features)
-        return self.head(features), nfcs
+        visible = None if self.visible_head is None else self.visible_head(features)
+        return self.head(features), nfcs, visible
 
     def stage_parameters(self, stage: str) -> Iterator[tuple[str, nn.Parameter]]:
         """(name, parameter) pairs of one backbone stage, names as in ``named_parameters()``."""
@@ -82,8 +102,9 @@ class PainNet(nn.Module):
         """Phase 1: only the head trains (a from-scratch model keeps its backbone trainable)."""
         self.backbone.requires_grad_(self.cfg.from_scratch)
         self.head.requires_grad_(True)
-        if self.nfcs_head is not None:
-            self.nfcs_head.requires_grad_(True)
+        for extra in (self.nfcs_head, self.visible_head):
+            if extra is not None:
+                extra.requires_grad_(True)
         self.train(self.training)
 
     def unfreeze_finetune_stages(self) -> None:

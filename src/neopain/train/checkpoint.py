@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from neopain.atomic import atomic_write_bytes, atomic_write_text
+from neopain.augment import Augmenter
 from neopain.faces import CropSettings
 from neopain.models import ModelError, PainNet, create_model
 from neopain.nfcs import LABELS
@@ -63,6 +64,8 @@ def model_from_config(cfg: ModelConfig) -> PainNet:
     model = create_model(cfg.name, pretrained=False, input_size=cfg.input_size, head=cfg.head)
     if cfg.actions:
         model.add_nfcs_head(cfg.actions, cfg.nfcs_version)
+    if cfg.visible:
+        model.add_visible_head(cfg.visible)
     built = model.cfg.with_(weights=cfg.weights, licence=cfg.licence)
     if built != cfg:
         raise CheckpointError(f"model '{cfg.name}' built today differs from its saved config: {built} vs {cfg}")
@@ -141,3 +144,26 @@ def crop_for(
         margin=margin if margin is not None else trained.get("margin", CropSettings.margin),
         align=align if align is not None else trained.get("align", CropSettings.align),
     )
+
+
+def rng_states(shuffle: torch.Generator, augmenter: Augmenter | None) -> dict[str, Any]:
+    """The random states a resumed training continues from (torch, the shuffle, CUDA, the augmenter)."""
+    states: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    if augmenter is not None:
+        states["augmenter"] = augmenter.state_dict()
+    return states
+
+
+def check_resume(ckpt: dict[str, Any], last: Path, model_name: str, mhash: str, seed: int) -> ModelConfig:
+    """The config of a run to resume from ``last``; CheckpointError when it trained another model, rows or seed."""
+    cfg = ModelConfig.from_dict(ckpt["config"])
+    check_labels(cfg, LABELS, str(last))
+    if cfg.name != model_name:
+        raise CheckpointError(f"{last}: was training '{cfg.name}', not '{model_name}'")
+    if ckpt["manifest_hash"] != mhash:
+        raise CheckpointError(f"{last}: trained on other rows (manifest hash {ckpt['manifest_hash']}, now {mhash})")
+    if ckpt["seed"] != seed:
+        raise CheckpointError(f"{last}: seed {ckpt['seed']} differs from --seed {seed}")
+    return cfg

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ class FaceSet:
     regions: torch.Tensor | None = None  # N x 1 x S x S uint8, 1 inside an NFCS region (the region prior)
     # N x (A + 1) float: each action's 0/1 label then the NFCS score; NaN where a row does not code it.
     nfcs: torch.Tensor | None = None
+    # N x R float, R = ``neopain.nfcs.REGIONS`` in order: 1 where the region shows, 0 hidden, NaN unknown.
+    visible: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
@@ -36,7 +39,33 @@ class FaceSet:
         idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.images.device)
         regions = None if self.regions is None else self.regions[idx]
         nfcs = None if self.nfcs is None else self.nfcs[idx]
-        return FaceSet(self.images[idx], self.targets[idx], [self.subjects[i] for i in indices], regions, nfcs)
+        visible = None if self.visible is None else self.visible[idx]
+        return FaceSet(self.images[idx], self.targets[idx], [self.subjects[i] for i in indices], regions, nfcs,
+                       visible)
+
+
+def records_hidden(manifest_file: str | Path) -> bool:
+    """Whether a manifest has a ``hidden`` column (then an empty cell means nothing is hidden)."""
+    with open(manifest_file, newline="", encoding="utf-8") as fh:
+        return "hidden" in (csv.DictReader(fh).fieldnames or [])
+
+
+def visibility_targets(
+    samples: Sequence[Sample], regions: Sequence[str], recorded: bool, what: str = "training set"
+) -> np.ndarray:
+    """N x R float32: 1 where a region shows, 0 where the row's ``hidden`` names it; NaN where the row does
+    not record it: neither its manifest has a ``hidden`` column (``recorded``) nor is it synthetic (the
+    generator records every region it hides). TrainDataError when no row records anything."""
+    table = np.full((len(samples), len(regions)), np.nan, np.float32)
+    for i, sample in enumerate(samples):
+        if recorded or sample.dataset == "synthetic":
+            table[i] = [0.0 if region in sample.hidden else 1.0 for region in regions]
+    if np.isnan(table).all():
+        raise TrainDataError(
+            f"{what}: --targets visible needs rows that record their hidden regions (a 'hidden' column, "
+            "or synthetic faces), and none does"
+        )
+    return table
 
 
 def nfcs_targets(samples: Sequence[Sample], actions: Sequence[str], what: str = "training set") -> np.ndarray:
@@ -108,10 +137,10 @@ def face_files(samples: Sequence[Sample], manifest_file: str | Path) -> list[Pat
 
 def load_faces(
     samples: Sequence[Sample], manifest_file: str | Path, size: int, device: torch.device | str = "cpu",
-    actions: Sequence[str] = (),
+    actions: Sequence[str] = (), visible: Sequence[str] = (),
 ) -> FaceSet:
     """Read, resize (``preprocess.resize_face``, as serving does) and stack the faces on ``device``; with
-    ``actions``, their NFCS targets too (``nfcs_targets``)."""
+    ``actions``, their NFCS targets too (``nfcs_targets``); with ``visible`` regions, whether each shows."""
     from neopain.imageio import ImageError, read_image  # OpenCV/Pillow only where faces are read
 
     files = face_files(samples, manifest_file)
@@ -124,4 +153,8 @@ def load_faces(
     tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
     targets = torch.tensor([s.target for s in samples], dtype=torch.long, device=device)
     nfcs = torch.from_numpy(nfcs_targets(samples, actions, str(manifest_file))).to(device) if actions else None
-    return FaceSet(tensor, targets, [s.subject for s in samples], nfcs=nfcs)
+    shows = None
+    if visible:
+        table = visibility_targets(samples, visible, records_hidden(manifest_file), str(manifest_file))
+        shows = torch.from_numpy(table).to(device)
+    return FaceSet(tensor, targets, [s.subject for s in samples], nfcs=nfcs, visible=shows)

@@ -83,15 +83,22 @@ def nfcs_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Each coded action's mean BCE, summed over actions (every action weighs as much as the pain head's
     cross-entropy), plus the scaled smooth-L1 of the count where the score is known. Unknown entries
     (NaN) add nothing, so a row without NFCS labels trains pain alone."""
-    logits, count = outputs[:, :-1].float(), outputs[:, -1].float()
-    labels, score = targets[:, :-1], targets[:, -1]
-    known, scored = ~torch.isnan(labels), ~torch.isnan(score)
+    count, score = outputs[:, -1].float(), targets[:, -1]
+    scored = ~torch.isnan(score)
     zero = outputs.sum() * 0.0  # keeps the graph (and the device) when a batch codes nothing
-    per_entry = F.binary_cross_entropy_with_logits(logits, torch.nan_to_num(labels), reduction="none") * known
-    coded = known.sum(0)
-    bce = (per_entry.sum(0)[coded > 0] / coded[coded > 0]).sum() if known.any() else zero
     count_loss = F.smooth_l1_loss(count[scored], score[scored]) * COUNT_LOSS_SCALE if scored.any() else zero
-    return bce + count_loss
+    return masked_bce(outputs[:, :-1], targets[:, :-1]) + count_loss
+
+
+def masked_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each column's mean BCE over its known (not NaN) rows, summed over columns; 0 (in the graph) when
+    nothing is known."""
+    known = ~torch.isnan(labels)
+    if not known.any():
+        return logits.sum() * 0.0
+    per_entry = F.binary_cross_entropy_with_logits(logits.float(), torch.nan_to_num(labels), reduction="none")
+    coded = known.sum(0)
+    return ((per_entry * known).sum(0)[coded > 0] / coded[coded > 0]).sum()
 
 
 def train_step(
@@ -103,14 +110,18 @@ def train_step(
     prior: RegionPrior | None = None,
     nfcs: torch.Tensor | None = None,
     penalty: Callable[[], torch.Tensor] | None = None,
+    visible: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on a normalised batch: CE + the head's L1 (+ the region prior, + the NFCS
-    loss when ``nfcs`` targets are given, + ``penalty()``, e.g. FedProx's proximal term); (loss, logits)."""
+    loss when ``nfcs`` targets are given, + the regions' visibility BCE when ``visible`` targets are,
+    + ``penalty()``, e.g. FedProx's proximal term); (loss, logits)."""
     with runtime.autocast():
-        logits, outputs = model.forward_all(x)
+        logits, outputs, shows = model.forward_heads(x)
     loss = F.cross_entropy(logits.float(), y) + model.head_l1_penalty()
     if nfcs is not None and outputs is not None:
         loss = loss + nfcs_loss(outputs, nfcs)
+    if visible is not None and shows is not None:
+        loss = loss + masked_bce(shows, visible)
     if prior is not None:
         loss = loss + region_penalty(model, x, prior, runtime.autocast)
     if penalty is not None:
@@ -197,6 +208,7 @@ def train_epoch(
     order = torch.randperm(n, generator=shuffle).to(runtime.device, non_blocking=True)
     images, targets = data.images.index_select(0, order), data.targets.index_select(0, order)
     nfcs = None if data.nfcs is None or model.nfcs_head is None else data.nfcs.index_select(0, order)
+    visible = None if data.visible is None or model.visible_head is None else data.visible.index_select(0, order)
     if model.cfg.channel_order == "RGB":
         images = images.flip(1)  # faces are stored BGR; flip once per epoch, not per step
     size = images.shape[-1]
@@ -213,8 +225,9 @@ def train_epoch(
         x = normalize_model_order(x, scale, shift, runtime.channels_last)
         prior = None if regions is None else RegionPrior(next(regions), region_weight)
         batch_nfcs = None if nfcs is None else nfcs[start : start + batch_size]
+        batch_visible = None if visible is None else visible[start : start + batch_size]
         losses[step], logits_seen[start : start + y.shape[0]] = train_step(
-            model, x, y, optimizer, runtime, prior, batch_nfcs, penalty)
+            model, x, y, optimizer, runtime, prior, batch_nfcs, penalty, batch_visible)
         seen = start + int(y.shape[0])
     sizes = torch.tensor([min(batch_size, n - s) for s in starts], dtype=torch.float32, device=runtime.device)
     loss_sum = (losses * sizes).sum().item()
@@ -240,6 +253,7 @@ class EvalStats:
     accuracy: float
     nfcs: float = 0.0  # the NFCS loss on these faces (0 for a pain-only model): joins the monitored value
     auc: float | None = None  # mean ROC AUC over P(pain) and each coded action (None: no class has both labels)
+    visible: float = 0.0  # the regions' visibility BCE (0 without the output): joins it too
 
 
 @torch.no_grad()
@@ -247,17 +261,19 @@ def evaluate(model: PainNet, data: FaceSet, runtime: Runtime, batch_size: int = 
     model.eval()
     ce_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
-    outputs_seen, pain_seen = [], []
+    outputs_seen, pain_seen, shows_seen = [], [], []
     for start in range(0, len(data), batch_size):
         x = data.images[start : start + batch_size]
         y = data.targets[start : start + batch_size]
         with runtime.autocast():
-            logits, outputs = model.forward_all(normalize_bgr(x, model.cfg, runtime.channels_last))
+            logits, outputs, shows = model.forward_heads(normalize_bgr(x, model.cfg, runtime.channels_last))
         ce_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
         pain_seen.append((logits[:, 1] - logits[:, 0]).float())
         if outputs is not None:
             outputs_seen.append(outputs.float())
+        if shows is not None:
+            shows_seen.append(shows.float())
     n = max(len(data), 1)
     ce = ce_sum.item() / n
     nfcs = 0.0
@@ -268,7 +284,8 @@ def evaluate(model: PainNet, data: FaceSet, runtime: Runtime, batch_size: int = 
         aucs += [rank_auc(outputs[:, j], data.nfcs[:, j]) for j in range(outputs.shape[1] - 1)]
     known = [a for a in aucs if a is not None]
     auc = sum(known) / len(known) if known else None
-    return EvalStats(ce + float(model.head_l1_penalty()), ce, correct.item() / n, nfcs, auc)
+    visible = float(masked_bce(torch.cat(shows_seen), data.visible)) if shows_seen and data.visible is not None else 0.0
+    return EvalStats(ce + float(model.head_l1_penalty()), ce, correct.item() / n, nfcs, auc, visible)
 
 
 def rank_auc(scores: torch.Tensor, labels: torch.Tensor) -> float | None:
@@ -335,7 +352,8 @@ def training_set(faces: FaceSet, augment: str, copies: int, seed: int) -> tuple[
         images, source = offline_copies(faces.images, copies, seed=seed + 2)
         subjects = [faces.subjects[i] for i in source.tolist()]
         nfcs = None if faces.nfcs is None else faces.nfcs[source]
-        return FaceSet(images, faces.targets[source], subjects, nfcs=nfcs), None
+        visible = None if faces.visible is None else faces.visible[source]
+        return FaceSet(images, faces.targets[source], subjects, nfcs=nfcs, visible=visible), None
     if augment == "online":
         return faces, Augmenter(seed=seed + 2)
     return faces, None

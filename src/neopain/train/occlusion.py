@@ -53,18 +53,36 @@ def occluded_copies(
                 nfcs[k, a] = float("nan")
         nfcs[k, -1] = float("nan")  # the count cannot be known with an item hidden
         which[k] = (i, region)
-    return with_copies(faces, chosen, torch.from_numpy(images), nfcs), which
+    visible = copied_visibility(faces, chosen)
+    if visible is not None:
+        # A blurred region is neither hidden by an object nor plainly visible: unknown in the copy.
+        visible[torch.arange(len(chosen)), torch.as_tensor(which[:, 1])] = float("nan")
+    return with_copies(faces, chosen, torch.from_numpy(images), nfcs, visible), which
 
 
-def with_copies(faces: FaceSet, chosen: np.ndarray, images: torch.Tensor, nfcs: torch.Tensor | None) -> FaceSet:
-    """``faces`` with copies of the ``chosen`` faces appended: their new ``images`` and NFCS targets."""
+def copied_visibility(faces: FaceSet, chosen: np.ndarray) -> torch.Tensor | None:
+    """The ``chosen`` faces' visibility targets, cloned for their copies (None: the set has none)."""
+    if faces.visible is None:
+        return None
+    return faces.visible[torch.as_tensor(chosen, device=faces.visible.device)].clone()
+
+
+def with_copies(
+    faces: FaceSet, chosen: np.ndarray, images: torch.Tensor, nfcs: torch.Tensor | None,
+    visible: torch.Tensor | None = None,
+) -> FaceSet:
+    """``faces`` with copies of the ``chosen`` faces appended: their new ``images``, NFCS and visibility
+    targets (a set with visibility targets needs the copies' ``visible``)."""
     device = faces.images.device
     index = torch.as_tensor(chosen, device=device)
     regions = None if faces.regions is None else torch.cat([faces.regions, faces.regions[index]])
+    if faces.visible is not None and visible is None:
+        raise ValueError("these faces carry visibility targets: their copies need them too")
     return FaceSet(
         torch.cat([faces.images, images.to(device)]),
         torch.cat([faces.targets, faces.targets[index]]),
         faces.subjects + [faces.subjects[i] for i in chosen.tolist()],
         regions=regions,
         nfcs=None if nfcs is None or faces.nfcs is None else torch.cat([faces.nfcs, nfcs.to(faces.nfcs.device)]),
+        visible=None if faces.visible is None else torch.cat([faces.visible, visible.to(faces.visible.device)]),
     )

@@ -24,15 +24,16 @@ from neopain.augment import AUGMENT_MODES, Augmenter
 from neopain.data import Sample, manifest_hash
 from neopain.faces import read_crop_file
 from neopain.models import PainNet, create_model
-from neopain.nfcs import ACTIONS, DEFAULT_VERSION, LABELS, nfcs_version
+from neopain.nfcs import ACTIONS, DEFAULT_VERSION, REGIONS, nfcs_version
 from neopain.preprocess import HeadConfig, ModelConfig
 from neopain.train.checkpoint import (
     CheckpointError,
-    check_labels,
+    check_resume,
     load_checkpoint,
     model_from_config,
     plot_curves,
     read_checkpoint,
+    rng_states,
     save_checkpoint,
     write_history,
     write_text,
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 
 FINETUNE_MODES = ("paper", "all", "late")
 MONITORS = ("loss", "ce", "auc")
-TARGETS = ("pain", "nfcs")
+TARGETS = ("pain", "nfcs", "visible")
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,9 @@ class TrainConfig:
     # joins the loss (train/prior.py); regions from the manifest's masks or placed on the box (train/regions.py).
     region_prior: float = 0.0
     region_source: str = "auto"
-    # "pain" alone, or "pain" and "nfcs": one sigmoid per NFCS action and an action count beside P(pain),
-    # their loss masked where a row does not code them; ``nfcs_version`` names the scale the score uses.
+    # "pain" alone, or with "nfcs": one sigmoid per NFCS action and an action count beside P(pain), their
+    # loss masked where a row does not code them (``nfcs_version`` names the scale the score uses); and/or
+    # "visible": one sigmoid per NFCS region, whether it shows, from the rows' ``hidden`` regions.
     targets: tuple[str, ...] = ("pain",)
     nfcs_version: str = DEFAULT_VERSION
     # Share of the labelled training faces that also train as a copy with one NFCS region blurred and its
@@ -115,7 +117,8 @@ class TrainConfig:
             raise ValueError(f"ward copies are a share in [0, 1], got {self.ward_copies}")
         unknown = [t for t in self.targets if t not in TARGETS]
         if unknown or "pain" not in self.targets or len(set(self.targets)) != len(self.targets):
-            raise ValueError(f"targets must be 'pain' or 'pain,nfcs', got {','.join(self.targets)!r}")
+            raise ValueError("targets must be 'pain' followed by any of 'nfcs', 'visible', "
+                             f"got {','.join(self.targets)!r}")
         nfcs_version(self.nfcs_version)  # NfcsError (a ValueError) names the known versions
         if not 0 <= self.region_occlusion <= 1 or (self.region_occlusion and "nfcs" not in self.targets):
             raise ValueError("region occlusion is a share in [0, 1] and needs --targets pain,nfcs")
@@ -178,6 +181,8 @@ def build_model(model_name: str, config: TrainConfig) -> PainNet:
     )
     if "nfcs" in config.targets:
         model.add_nfcs_head(ACTIONS, config.nfcs_version)
+    if "visible" in config.targets:
+        model.add_visible_head(REGIONS)
     return model
 
 
@@ -196,15 +201,6 @@ def _make_checkpoint(model: PainNet, optimizer: torch.optim.Optimizer, state: _S
     }
 
 
-def _rng_states(shuffle: torch.Generator, augmenter: Augmenter | None) -> dict[str, Any]:
-    states: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    if augmenter is not None:
-        states["augmenter"] = augmenter.state_dict()
-    return states
-
-
 def _restore(
     ckpt: dict[str, Any], model: PainNet, shuffle: torch.Generator, augmenter: Augmenter | None
 ) -> _State:
@@ -220,18 +216,6 @@ def _restore(
                   list(ckpt["history"]))
 
 
-def _check_resume(ckpt: dict[str, Any], last: Path, model_name: str, mhash: str, config: TrainConfig) -> ModelConfig:
-    cfg = ModelConfig.from_dict(ckpt["config"])
-    check_labels(cfg, LABELS, str(last))
-    if cfg.name != model_name:
-        raise CheckpointError(f"{last}: was training '{cfg.name}', not '{model_name}'")
-    if ckpt["manifest_hash"] != mhash:
-        raise CheckpointError(f"{last}: trained on other rows (manifest hash {ckpt['manifest_hash']}, now {mhash})")
-    if ckpt["seed"] != config.seed:
-        raise CheckpointError(f"{last}: seed {ckpt['seed']} differs from --seed {config.seed}")
-    return cfg
-
-
 def _split(samples: Sequence[Sample], config: TrainConfig) -> tuple[list[int], list[int]]:
     if config.final:
         return list(range(len(samples))), []
@@ -245,7 +229,8 @@ def _monitored(record: dict[str, Any], train_loss: float, monitor: str) -> float
     if monitor == "auc" and record.get("val_auc") is not None:
         return 1.0 - record["val_auc"]
     # An NFCS model keeps learning while its actions improve, not only while P(pain) does.
-    return record["val_ce" if monitor == "ce" else "val_loss"] + record.get("val_nfcs", 0.0)
+    return record["val_ce" if monitor == "ce" else "val_loss"] + record.get("val_nfcs", 0.0) + record.get(
+        "val_visible", 0.0)
 
 
 def _advance(state: _State, monitored: float, config: TrainConfig) -> str | None:
@@ -286,11 +271,12 @@ def train(
     if config.resume and resume_ckpt is None:
         log.warning("nothing to resume in %s: starting afresh", out_dir)
     if resume_ckpt is not None:
-        model = model_from_config(_check_resume(resume_ckpt, last, model_name, mhash, config))
+        model = model_from_config(check_resume(resume_ckpt, last, model_name, mhash, config.seed))
     else:
         model = build_model(model_name, config)
     train_idx, val_idx = _split(samples, config)
-    faces = load_faces(samples, manifest_file, model.cfg.input_size, runtime.device, model.cfg.actions)
+    faces = load_faces(samples, manifest_file, model.cfg.input_size, runtime.device, model.cfg.actions,
+                       model.cfg.visible)
     region_source = None
     if config.region_prior > 0:
         faces.regions, region_source = load_region_masks(samples, manifest_file, model.cfg.input_size,
@@ -371,7 +357,7 @@ def _run_epochs(
         if val_faces is not None:
             ev = evaluate(model, val_faces, runtime, batch_size=max(64, config.batch_size))
             record.update(val_loss=ev.loss, val_ce=ev.cross_entropy, val_acc=ev.accuracy, val_nfcs=ev.nfcs,
-                          val_auc=ev.auc)
+                          val_auc=ev.auc, **({"val_visible": ev.visible} if model.visible_head is not None else {}))
         monitored = _monitored(record, stats.loss, config.monitor)
         event = _advance(state, monitored, config)
         record["improved"] = state.since_best == 0
@@ -383,7 +369,7 @@ def _run_epochs(
             state.phase, state.since_best, lr = 2, 0, config.lr_finetune
             set_phase(model, 2, config.finetune)
             optimizer = make_optimizer(model, lr)
-        ckpt = _make_checkpoint(model, optimizer, state, {**extra, "rng": _rng_states(shuffle, augmenter)})
+        ckpt = _make_checkpoint(model, optimizer, state, {**extra, "rng": rng_states(shuffle, augmenter)})
         if record["improved"]:
             # best.pt is for use, not for resuming: no optimizer state (a third of a VGG checkpoint).
             save_checkpoint(out_dir / "best.pt", {**ckpt, "optimizer": None})

@@ -4,7 +4,7 @@ learn the phototherapy lamps, the night camera, CPAP, a pacifier, tape and a car
 A share of the training faces gets one copy with one condition drawn on the crop, placed from the face's
 landmarks in the crop (``faces.landmarks_in_crop``: the manifest's points, or the canonical layout of the
 box). A region the drawing covers for half or more is hidden: its actions and the count become unknown in
-the copy, never absent. The checkpoint records the conditions, so the exported model's gate reads through
+the copy, never absent, and its visibility target (``--targets ...,visible``) is 0. The checkpoint records the conditions, so the exported model's gate reads through
 them (``inference/ward.py``). Each copy's condition, colours and jitter come from one seeded generator.
 """
 
@@ -21,7 +21,7 @@ from neopain.data import Sample
 from neopain.faces import LandmarkError, place_regions
 from neopain.nfcs import ACTION_REGION, REGIONS
 from neopain.train.data import FaceSet
-from neopain.train.occlusion import with_copies
+from neopain.train.occlusion import copied_visibility, with_copies
 
 COPY_CONDITIONS = ("phototherapy", "infrared", "cpap_prongs", "cpap_mask", "pacifier", "tape", "caregiver_hand")
 # What the copies teach, as the manifest's words (eye shields come with the lamps).
@@ -190,6 +190,7 @@ def ward_copies(
     chosen = np.sort(rng.permutation(len(landmarks))[: round(fraction * len(landmarks))])
     images = faces.images[torch.as_tensor(chosen, device=faces.images.device)].cpu().numpy()
     nfcs = None if faces.nfcs is None else faces.nfcs[torch.as_tensor(chosen, device=faces.nfcs.device)].clone()
+    visible = copied_visibility(faces, chosen)
     drawn = []
     for k, i in enumerate(chosen):
         condition = COPY_CONDITIONS[int(rng.integers(len(COPY_CONDITIONS)))]
@@ -199,9 +200,12 @@ def ward_copies(
             copy, hidden = images[k].transpose(1, 2, 0), ()
         images[k] = copy.transpose(2, 0, 1)
         drawn.append(condition)
+        if visible is not None:
+            for region in hidden:
+                visible[k, REGIONS.index(region)] = 0.0
         if nfcs is not None and hidden:
             for a, action in enumerate(actions):
                 if ACTION_REGION[action] in hidden:
                     nfcs[k, a] = float("nan")
             nfcs[k, -1] = float("nan")
-    return with_copies(faces, chosen, torch.from_numpy(images), nfcs), drawn
+    return with_copies(faces, chosen, torch.from_numpy(images), nfcs, visible), drawn
