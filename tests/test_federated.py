@@ -16,7 +16,8 @@ from neopain.data.synth_sites import SITES, site_configs
 from neopain.data.synthetic import SynthConfig, identity_for, render_image
 from neopain.federated import FederationError, FederationPlan, SiteError, simulate, sites_from
 from neopain.federated.server import MODEL_FILE, STATE_FILE
-from neopain.federated.sites import read_site
+from neopain.federated.client import round_seed
+from neopain.federated.sites import read_site, site_seed
 from neopain.models import create_model
 from neopain.train import TrainConfig, load_checkpoint, read_checkpoint, train_epochs
 from neopain.train.rounds import proximal_term
@@ -33,6 +34,17 @@ def _plan(**changes) -> FederationPlan:
 def nine_babies(tmp_path_factory) -> Path:
     manifest, _ = make_faces(tmp_path_factory.mktemp("faces"), subjects=9, per_class=3, size=32)
     return manifest
+
+
+def test_round_seeds_differ_per_site_and_round_and_repeat_per_run(nine_babies):
+    first, second = sites_from([nine_babies], 2, seed=4)
+    seeds = {(site.name, rnd): round_seed({"seed": 7, "server-round": rnd}, site)
+             for site in (first, second) for rnd in (1, 2, 3)}
+    assert len(set(seeds.values())) == 6  # no two (site, round) pairs draw the same numbers
+    # A resumed run counts rounds from its offset: its round 1 is the first run's round 3.
+    assert round_seed({"seed": 7, "server-round": 1, "round-offset": 2}, first) == seeds[(first.name, 3)]
+    assert round_seed({"seed": 8, "server-round": 1}, first) != seeds[(first.name, 1)]
+    assert site_seed(7, first, 1) == seeds[(first.name, 1)]
 
 
 def test_sites_cut_by_baby_reproducibly(nine_babies):

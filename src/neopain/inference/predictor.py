@@ -239,22 +239,23 @@ class Predictor:
         detector's own, as a single clip or a still uses it)."""
         if stream is None:
             return self.detector.detect(image)
-        own = self.detector.memory()
-        self.detector.restore(self._streams.pop(stream, None))
-        try:
-            return self.detector.detect(image)
-        finally:
-            self._streams[stream] = self.detector.memory()
-            while len(self._streams) > MAX_STREAMS:
-                self._streams.popitem(last=False)
-            self.detector.restore(own)
+        faces, memory = self._detect_with(image, self._streams.pop(stream, None))
+        self._streams[stream] = memory
+        while len(self._streams) > MAX_STREAMS:
+            self._streams.popitem(last=False)
+        return faces
 
     def _detect_aside(self, image: np.ndarray) -> list[Face]:
         """The detector's faces, leaving every memory as it was (a check, not a frame of the clip)."""
+        return self._detect_with(image, None)[0]
+
+    def _detect_with(self, image: np.ndarray, memory: object | None) -> tuple[list[Face], object | None]:
+        """The detector's faces with ``memory`` in it while it looks, and its memory after; the detector's
+        own memory is put back (also when it raises)."""
         own = self.detector.memory()
-        self.detector.restore(None)
+        self.detector.restore(memory)
         try:
-            return self.detector.detect(image)
+            return self.detector.detect(image), self.detector.memory()
         finally:
             self.detector.restore(own)
 
