@@ -15,8 +15,8 @@ from neopain.data import read_manifest, write_manifest
 from neopain.data.synth_sites import SITES, site_configs
 from neopain.data.synthetic import SynthConfig, identity_for, render_image
 from neopain.federated import FederationError, FederationPlan, SiteError, simulate, sites_from
-from neopain.federated.server import MODEL_FILE, STATE_FILE
 from neopain.federated.client import round_seed
+from neopain.federated.server import MODEL_FILE, STATE_FILE
 from neopain.federated.sites import read_site, site_seed
 from neopain.models import create_model
 from neopain.train import TrainConfig, load_checkpoint, read_checkpoint, train_epochs
