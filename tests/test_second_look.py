@@ -7,14 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from neopain.cli import app
 from neopain.data import read_manifest, resolve_path
 from neopain.data.synthetic import PRESETS, SynthConfig, generate
 from neopain.export import export_checked
-from neopain.faces import Face, evened_for_detection
+from neopain.faces import Face, create_detector, evened_for_detection, extract_faces
 from neopain.faces.enhance import confirmed_by_mirror, grey_world
 from neopain.imageio import read_image
-from neopain.inference import Predictor
+from neopain.inference import Predictor, look_again_under_lights
 from tests._export_helpers import make_checkpoint, on_canvas
 
 
@@ -30,13 +32,20 @@ def test_grey_world_removes_a_colour_cast_and_keeps_the_frame() -> None:
     assert evened_for_detection(flat).std() < 1.0  # nothing to even out invents no structure
 
 
+HARD = ("phototherapy", "infrared")
+
+
 @pytest.fixture(scope="module")
-def ward_pictures(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray]]:
+def nicu_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = SynthConfig(subjects=6, images_per_subject=12, seed=6001, **PRESETS["nicu"])  # type: ignore[arg-type]
+    return generate(tmp_path_factory.mktemp("nicu") / "nicu", config)
+
+
+@pytest.fixture(scope="module")
+def ward_pictures(tmp_path_factory: pytest.TempPathFactory, nicu_manifest: Path) -> tuple[Path, list[np.ndarray]]:
     folder = tmp_path_factory.mktemp("second_look")
     model = export_checked(make_checkpoint(folder), folder / "m.onnx").path
-    config = SynthConfig(subjects=6, images_per_subject=12, seed=6001, **PRESETS["nicu"])  # type: ignore[arg-type]
-    manifest = generate(folder / "nicu", config)
-    hard = ("phototherapy", "infrared")
+    manifest, hard = nicu_manifest, HARD
     frames = [read_image(resolve_path(manifest, s.path)) for s in read_manifest(manifest)
               if set(s.conditions) & set(hard)]
     assert len(frames) >= 8
@@ -105,3 +114,41 @@ def test_the_mirror_check_leaves_a_followed_clip_alone(ward_pictures) -> None:
     assert followed is not None
     predictor._detect_aside(np.ascontiguousarray(frame[:, ::-1]))
     assert predictor.detector.memory() is followed
+
+
+def test_faces_extract_takes_the_second_look_too(nicu_manifest: Path, tmp_path: Path) -> None:
+    """Training crops are cut as the bedside finds faces: a lamp-lit or night picture YuNet misses at first
+    is looked at again; the cache keeps the two answers apart; a white-light miss is not looked at."""
+    detector = create_detector("yunet")
+    look = look_again_under_lights(detector)
+    cache = tmp_path / "cache"
+    plain = extract_faces(nicu_manifest, tmp_path / "plain", detector=detector, cache_dir=cache)
+    looked = extract_faces(nicu_manifest, tmp_path / "looked", detector=detector, cache_dir=cache, look_again=look)
+    assert looked.found > plain.found and looked.total == plain.total
+    before = {s.key for s in read_manifest(tmp_path / "plain" / "faces.csv")}
+    after = read_manifest(tmp_path / "looked" / "faces.csv")
+    assert before <= {s.key for s in after}
+    gained = [s for s in after if s.key not in before]
+    assert gained and all(set(s.conditions) & set(HARD) for s in gained)
+    import skimage.data
+
+    coffee = np.ascontiguousarray(skimage.data.coffee()[..., ::-1])
+    assert look(coffee) == []
+
+
+def test_faces_extract_finds_the_faces_the_bedside_finds(nicu_manifest: Path, tmp_path: Path) -> None:
+    """On pictures rolled over the full circle, `--rotations always` (the bedside's search) finds more faces
+    than the upright detector, and the second look more again; crop.json names the search."""
+    def found(name: str, *options: str) -> int:
+        out = tmp_path / name
+        args = ["faces", "extract", str(nicu_manifest), "--out", str(out), "--size", "64",
+                "--cache-dir", str(tmp_path / "cache"), *options]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return len(read_manifest(out / "faces.csv"))
+
+    upright = found("upright", "--no-second-look")
+    turned = found("turned", "--rotations", "always", "--no-second-look")
+    looked = found("looked", "--rotations", "always")
+    assert upright < turned < looked, (upright, turned, looked)
+    assert '"detector": "yunet+turns"' in (tmp_path / "turned" / "crop.json").read_text()

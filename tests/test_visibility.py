@@ -13,6 +13,7 @@ import torch
 from neopain.data import Sample, write_manifest
 from neopain.export import export_checked
 from neopain.inference import OnnxClassifier, Predictor, read_ward
+from neopain.inference.batch import assessment_row
 from neopain.models import create_model
 from neopain.nfcs import ACTIONS, REGIONS
 from neopain.preprocess import ConfigError, HeadConfig, ModelConfig, preprocess_batch
@@ -217,3 +218,9 @@ def test_the_predictor_asks_the_model_which_regions_show(visibility_model: Path,
     assert len(calls) == 2 and set(covered.ward.hidden_by_model) == {"eyes", "mouth", "chin"}
     # The training faces showed no ward condition: the hidden eyes stop the reading, said in words.
     assert covered.status == "no_assessment" and covered.reason == "eyes_hidden"
+    # What `neopain predict --out r.json / r.csv` writes: the hidden regions, and that the model said so.
+    row = assessment_row("frame.jpg", None, covered)
+    assert set(row["ward"]["hidden_by_model"]) == {"eyes", "mouth", "chin"}
+    assert set(row["hidden_regions"].split(";")) == {"eyes", "mouth", "chin"}
+    assert row["ward_findings"] == "eyes_hidden;mouth_covered" and row["ward"]["covered"]["eyes"] == 1.0
+    assert assessment_row("frame.jpg", None, clear)["hidden_regions"] == ""

@@ -16,13 +16,21 @@ from neopain.faces import (
     CropSettings,
     DetectorInputError,
     ExtractSummary,
+    create_detector,
     export_retinaface_onnx,
     extract_faces,
+    upright_detector,
 )
 from neopain.imageio import ImageError
 from neopain.weights import WeightsError
 
 SHOWN_PER_LIST = 10
+
+
+class Rotations(str, Enum):
+    off = "off"
+    missing = "missing"
+    always = "always"
 
 
 class DetectorName(str, Enum):
@@ -68,6 +76,14 @@ def extract(
     frame_boxes: Annotated[
         Path | None, typer.Option(help="per-frame boxes CSV (video, frame, box_*): synth-video truth.csv")
     ] = None,
+    rotations: Annotated[Rotations, typer.Option(
+        help="also search the image's quarter turns: off (upright pictures), missing (only when none is "
+        "found), always (every picture, as the bedside does: a phone at any angle)",
+    )] = Rotations.off,
+    second_look: Annotated[bool, typer.Option(
+        "--second-look/--no-second-look",
+        help="look again, light evened out, at a frame without a face under the lamps or at night (as the bedside does)",
+    )] = True,
 ) -> None:
     """Detect and crop the face of every manifest row (video rows: each sampled frame)."""
     with user_errors(ValueError):
@@ -75,10 +91,14 @@ def extract(
         if not fps > 0:
             raise ValueError(f"--fps must be above 0, got {fps:g}")
     with user_errors(ManifestError, WeightsError, ImageError, DetectorInputError, FileNotFoundError):
+        from neopain.inference import SEARCH_SIDES, look_again_under_lights
+
+        found = upright_detector(create_detector(detector.value), rotations.value, search_sides=SEARCH_SIDES)
         summary = extract_faces(
             manifest,
             out,
-            detector=detector.value,
+            detector=found,
+            look_again=look_again_under_lights(found) if second_look else None,
             settings=settings,
             cache_dir=cache_dir,
             fps=fps,

@@ -35,6 +35,8 @@ from neopain.imageio import ImageError, read_image
 from neopain.log import get_logger
 from neopain.videoio import VideoError
 
+# A second look at an image in which the detector found no face (None: the detector's answer stands).
+LookAgain = Callable[[np.ndarray], list[Face]]
 T = TypeVar("T")
 Progress = Callable[[Iterable[T], int], Iterable[T]]
 
@@ -133,10 +135,13 @@ class _Extractor:
         stems: dict[str, PurePosixPath],
         fps: float = DEFAULT_FPS,
         frame_boxes: FrameBoxes | None = None,
+        look_again: LookAgain | None = None,
     ) -> None:
         self.manifest, self.out_dir, self.detector = manifest, out_dir, detector
         self.settings, self.cache, self.stems = settings, cache, stems
         self.fps, self.frame_boxes = fps, frame_boxes
+        # The box detector reads the manifest's box: there is nothing to look at again.
+        self.look_again = None if detector.name == "box" else look_again
 
     def outputs(self, sample: Sample) -> _Outputs:
         stem = self.stems[sample.key]
@@ -151,13 +156,16 @@ class _Extractor:
         return self._cached(sha256_bytes(data), sample, lambda: read_image(image_path))
 
     def _cached(self, digest: str, sample: Sample, load: Callable[[], np.ndarray]) -> tuple[CacheEntry, bool]:
-        key = self.cache.key(digest, self.detector.cache_tag(sample), self.settings)
+        tag = self.detector.cache_tag(sample) + ("+second-look" if self.look_again else "")
+        key = self.cache.key(digest, tag, self.settings)
         cached = self.cache.get(key)
         if cached is not None:
             return cached, True
         try:
             image = load()
             faces = self.detector.detect_sample(image, sample)
+            if not faces and self.look_again is not None:
+                faces = self.look_again(image)
         except ImageError as exc:
             raise RowMissed(f"unreadable image: {exc}") from exc
         except DetectorInputError as exc:
@@ -311,6 +319,7 @@ def extract_faces(
     cache_dir: str | Path | None = None,
     fps: float = DEFAULT_FPS,
     frame_boxes: str | Path | None = None,
+    look_again: LookAgain | None = None,
     **detector_kwargs: Any,
 ) -> ExtractSummary:
     """Detect, choose and crop the face of every manifest row; write crops and the faces manifest.
@@ -319,6 +328,8 @@ def extract_faces(
     ``progress(units, total)`` may wrap the iterator over images and videos (a progress bar);
     ``cache_dir`` defaults to ``settings.cache_dir/faces``. Video rows are sampled at ``fps`` frames per
     second; ``frame_boxes`` is a CSV of per-frame boxes (video, frame, box_*) for the ``box`` detector.
+    ``look_again(image)`` is asked for the faces of an image in which the detector found none (the
+    bedside's second look under the lamps and at night: ``neopain.inference.look_again_under_lights``).
     Unreadable images or videos and rows or frames without a face end in missed.csv.
     """
     settings = settings or CropSettings()
@@ -331,7 +342,7 @@ def extract_faces(
         detector = create_detector(detector, **detector_kwargs)
     cache = CropCache(cache_dir if cache_dir is not None else default_cache_dir())
     stems = output_stems(samples)
-    extractor = _Extractor(manifest_path, out_dir, detector, settings, cache, stems, fps, boxes)
+    extractor = _Extractor(manifest_path, out_dir, detector, settings, cache, stems, fps, boxes, look_again)
     summary = ExtractSummary()
     rows: list[Sample] = []
     units = _units(manifest_path, samples)

@@ -51,6 +51,7 @@ _API = {
     "window_status": "observe_report",
     "write_observation": "observe_report",
     "Predictor": "predictor",
+    "SEARCH_SIDES": "predictor",
     "StreamPredictor": "stream",
     "Series": "timeline",
     "Shade": "timeline",
@@ -60,6 +61,7 @@ _API = {
     "WardReading": "ward",
     "frame_light": "ward",
     "read_ward": "ward",
+    "look_again_under_lights": "ward",
 }
 
 __all__ = sorted(_API)  # noqa: PLE0605  (the names are the keys of _API, all strings)

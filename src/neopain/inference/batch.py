@@ -20,7 +20,7 @@ from neopain.videoio import probe, read_frames
 ROW_FIELDS = ("source", "frame", "time_ms", "status", "reason", "label", "probability", "confidence",
               "raw_probability", "box_x", "box_y", "box_w", "box_h", "decode_ms", "detect_ms", "crop_ms",
               "classify_ms", "total_ms", "model_id", "error", "nfcs_version", "nfcs_score", "nfcs_items_read",
-              "nfcs_items", *(f"p_{a}" for a in ACTIONS))
+              "nfcs_items", *(f"p_{a}" for a in ACTIONS), "ward_findings", "hidden_regions")
 
 T = TypeVar("T")
 # (items, description, total) -> the same items, e.g. shown with a progress bar by the CLI.
@@ -58,6 +58,11 @@ def assessment_row(source: str, frame: int | None, result: Any = None, error: st
     if data["box"] is not None:
         row.update(zip(("box_x", "box_y", "box_w", "box_h"), data["box"], strict=True))
     row.update({f"{k}_ms": v for k, v in data["timings_ms"].items()})
+    if data.get("ward"):
+        ward = data["ward"]
+        # CSV keeps the words joined; JSON keeps the whole reading (the model's own say included).
+        row.update(ward_findings=";".join(ward["findings"]), hidden_regions=";".join(ward["hidden_regions"]),
+                   ward=ward)
     if data.get("nfcs"):
         nfcs = data["nfcs"]
         row.update(nfcs_version=nfcs["version"], nfcs_score=nfcs["score"], nfcs_items_read=nfcs["items_read"],

@@ -96,7 +96,7 @@ class Assessment:
             "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
             "model_id": self.model_id,
             "nfcs": None if self.nfcs is None else self.nfcs.to_dict(),
-            "ward": None if self.ward is None else list(self.ward.findings),
+            "ward": None if self.ward is None else self.ward.to_dict(),
         }
 
 

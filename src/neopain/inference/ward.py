@@ -21,13 +21,13 @@ ward's own photographs should re-measure them (``bench/serving_path.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from neopain.faces import LandmarkError, place_regions, skin_polygons
+from neopain.faces import Face, FaceDetector, LandmarkError, place_regions, second_look, skin_polygons
 
 WARD_REASONS = ("phototherapy_light", "infrared", "eyes_hidden", "mouth_covered")
 # The finding each training condition teaches the model to read through.
@@ -87,6 +87,15 @@ class WardReading:
         found = [HIDES[f] for f in self.findings if f in HIDES]
         return tuple(dict.fromkeys([*found, *self.hidden_by_model]))
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: the findings in words, the regions whose items cannot be read, and who said so."""
+        return {
+            "findings": list(self.findings),
+            "hidden_regions": list(self.hidden_regions()),
+            "hidden_by_model": list(self.hidden_by_model),
+            "covered": {region: round(float(share), 4) for region, share in self.covered.items()},
+        }
+
 
 def _lab(crop_bgr: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
@@ -145,6 +154,24 @@ def frame_light(frame_bgr: np.ndarray, gate: WardGate | None = None) -> str | No
     if light == "infrared" and float(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).std()) < gate.frame_min_contrast:
         return None  # a blank grey frame (a covered lens, a wall) shows nothing, not a night camera
     return light
+
+
+def look_again_under_lights(detector: FaceDetector, gate: WardGate | None = None) -> Callable[[np.ndarray], list[Face]]:
+    """The predictor's second look for ``faces extract``: on a frame without a face whose light is the
+    lamps' or a night camera's, the faces found with the light evened out and confirmed by the mirror;
+    [] in any other light (evened, a white-light miss shows faces in cups and clocks). The detector's
+    memory is left as it was."""
+
+    def look(frame_bgr: np.ndarray) -> list[Face]:
+        if frame_light(frame_bgr, gate) is None:
+            return []
+        own = detector.memory()
+        try:
+            return second_look(frame_bgr, detector.detect, detector.detect)
+        finally:
+            detector.restore(own)
+
+    return look
 
 
 def _measured(crop_bgr: np.ndarray, landmarks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
