@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from neopain.models import create_model, normalize_bgr
-from neopain.preprocess import ConfigError, HeadConfig, ModelConfig, preprocess_batch, resize_face
+from neopain.preprocess import (
+    ConfigError,
+    HeadConfig,
+    ModelConfig,
+    normalize_nhwc,
+    preprocess_batch,
+    resize_face,
+)
 
 torch.set_num_threads(1)
 
@@ -62,3 +69,15 @@ def test_preprocess_rejects_single_image_and_float():
         preprocess_batch(np.zeros((16, 16, 3), np.uint8), cfg)
     with pytest.raises(ValueError, match="uint8"):
         preprocess_batch([np.zeros((16, 16, 3), np.float32)], cfg)
+
+
+@pytest.mark.parametrize("name", ["vggface16", "mobilenet_v2"])
+def test_uint8_pixels_by_table_give_the_same_bits_as_the_arithmetic(name):
+    """The serving path normalises uint8 crops by a table per channel; float pixels take the arithmetic."""
+    cfg = create_model(name, pretrained=False, input_size=32).cfg
+    batch = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    batch[0, 0, :3] = [[0, 0, 0], [255, 255, 255], [1, 128, 254]]
+    by_table = normalize_nhwc(batch, cfg)
+    by_arithmetic = normalize_nhwc(batch.astype(np.float32), cfg)
+    assert by_table.dtype == np.float32 and by_table.flags.c_contiguous and by_table.shape == (2, 3, 32, 32)
+    assert np.array_equal(by_table, by_arithmetic)
