@@ -17,8 +17,8 @@ import numpy as np
 from neopain.data import read_manifest, resolve_path
 from neopain.data.synthetic import SynthConfig, generate
 from neopain.faces import CropSettings, Face, crop_with
-from neopain.imageio import read_image
 from neopain.inference.model import OnnxClassifier
+from neopain.pixels.imageio import read_image
 
 
 @dataclass
@@ -48,7 +48,7 @@ def fitted_checkpoint(name: str, folder: Path, train: Faces, seed: int, steps: i
     import torch
 
     from neopain.models import ModelError, create_model
-    from neopain.preprocess import preprocess_batch
+    from neopain.pixels.preprocess import preprocess_batch
     from neopain.train.checkpoint import save_checkpoint
 
     torch.manual_seed(seed)

@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 
 from neopain.data import read_manifest, resolve_path
-from neopain.imageio import read_image
 from neopain.inference import OnnxClassifier
 from neopain.inference.evidence import occlusion_evidence
-from neopain.nfcs import ACTION_REGION, REGIONS, region_bit
+from neopain.pixels.imageio import read_image
+from neopain.scales.nfcs import ACTION_REGION, REGIONS, region_bit
 
 
 def region_masks(mask: np.ndarray) -> dict[str, np.ndarray]:

@@ -25,9 +25,9 @@ from _report import emit
 
 from neopain.data import synthesize
 from neopain.export.cpu import cpu_summary
-from neopain.imageio import read_image
 from neopain.inference import Predictor, observe_video, write_observation
-from neopain.videoio import write_video
+from neopain.pixels.imageio import read_image
+from neopain.pixels.videoio import write_video
 
 WIDTH, HEIGHT = 640, 480
 

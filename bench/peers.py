@@ -50,7 +50,7 @@ from neopain.export.to_onnx import export_checked
 from neopain.faces import CropSettings, choose_face, create_detector, crop_with
 from neopain.inference import Predictor
 from neopain.inference.model import softmax
-from neopain.preprocess import preprocess_batch
+from neopain.pixels.preprocess import preprocess_batch
 
 OURS = "ours_onnxruntime_static_int8"
 DEFAULT_CONVERTER = Path(__file__).resolve().parent.parent / ".venv-peers" / "bin" / "python"

@@ -34,9 +34,9 @@ from neopain.data.synth_ward import WARD_CONDITIONS
 from neopain.data.synthetic import PRESETS, SynthConfig, generate
 from neopain.evaluate import roc_auc
 from neopain.faces import Face, crop_with, transform_points
-from neopain.imageio import read_image
 from neopain.inference import Predictor, read_ward
-from neopain.nfcs import ACTION_REGION
+from neopain.pixels.imageio import read_image
+from neopain.scales.nfcs import ACTION_REGION
 
 ROLLS = (45, 90, 135, 180)
 # The finding the gate should give for each condition that hides something or changes the light.

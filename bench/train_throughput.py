@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from neopain.augment import Augmenter
 from neopain.models import PainNet, create_model
+from neopain.pixels.augment import Augmenter
 from neopain.train.data import FaceSet
 from neopain.train.loop import Runtime, make_optimizer, make_runtime, train_epoch, train_step
 

@@ -27,7 +27,7 @@ def make_checkpoint(folder: Path, name: str = "ncnn", input_size: int = 64, seed
     import torch
 
     from neopain.models import create_model
-    from neopain.preprocess import HeadConfig, preprocess_batch
+    from neopain.pixels.preprocess import HeadConfig, preprocess_batch
     from neopain.train.checkpoint import save_checkpoint
 
     torch.manual_seed(seed)
@@ -74,8 +74,8 @@ def nfcs_model(steps: int = 40, seed: int = 0):  # type: ignore[no-untyped-def]
     import torch
 
     from neopain.models import create_model
-    from neopain.nfcs import ACTIONS
-    from neopain.preprocess import HeadConfig, preprocess_batch
+    from neopain.pixels.preprocess import HeadConfig, preprocess_batch
+    from neopain.scales.nfcs import ACTIONS
     from neopain.train.loop import make_optimizer, make_runtime, train_step
 
     torch.manual_seed(seed)

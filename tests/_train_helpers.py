@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from neopain.data.manifest import Sample, write_manifest
-from neopain.imageio import write_image
+from neopain.pixels.imageio import write_image
 
 
 def draw_face(label: str, rng: np.random.Generator, size: int = 32) -> np.ndarray:

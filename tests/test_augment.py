@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neopain.augment import (
+from neopain.pixels.augment import (
     PAPER_POLICY,
     Augmenter,
     AugmentParams,

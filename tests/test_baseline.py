@@ -11,7 +11,7 @@ from neopain.data.manifest import Sample
 from neopain.evaluate import baseline as bl
 from neopain.evaluate import metrics as m
 from neopain.evaluate import splits as sp
-from neopain.imageio import write_image
+from neopain.pixels.imageio import write_image
 
 
 def _crops(folder: Path, cue: float, n_subjects: int = 10, per_class: int = 4) -> list[Sample]:

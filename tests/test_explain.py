@@ -18,7 +18,7 @@ from neopain.data.synthetic import SynthConfig, identity_for, render_image
 from neopain.explain.ig import BgrModel, IGSettings, explain_crops, make_baseline, positive_map
 from neopain.faces.regions import mask_shares, place_regions, present_regions
 from neopain.models import create_model
-from neopain.nfcs import REGIONS, region_bit
+from neopain.scales.nfcs import REGIONS, region_bit
 from neopain.train.checkpoint import CheckpointError, save_checkpoint
 
 torch.set_num_threads(1)

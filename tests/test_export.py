@@ -25,7 +25,7 @@ from neopain.export.table import META_TABLE_II, table_ii
 from neopain.export.to_onnx import ExportError, check_parity, export_checked, weights_hash
 from neopain.faces import CropSettings
 from neopain.inference.model import META_CARD, META_QUANTIZATION, META_SYNTHETIC, OnnxClassifier
-from neopain.preprocess import preprocess_batch
+from neopain.pixels.preprocess import preprocess_batch
 from neopain.train.checkpoint import load_checkpoint
 from tests._export_helpers import cue_crops, make_checkpoint
 from tests._train_helpers import make_faces

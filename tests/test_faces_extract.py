@@ -19,7 +19,7 @@ from neopain.faces import CropSettings, Face, create_detector
 from neopain.faces.cache import CacheEntry, CropCache
 from neopain.faces.crop import CROP_FILE, read_crop_file
 from neopain.faces.extract import NO_FACE, extract_faces, output_stems
-from neopain.imageio import read_image
+from neopain.pixels.imageio import read_image
 
 REFERENCE_BOX = (181.0, 72.0, 89.0, 108.0)  # checked by eye, see test_faces.py
 EXIF_ORIENTATION = 0x0112
@@ -148,7 +148,7 @@ def test_cache_never_trusts_half_an_entry(tmp_path: Path, monkeypatch: pytest.Mo
     key = cache.key("ab" * 32, "yunet:x", CropSettings())
     entry = CacheEntry([Face(1, 2, 3, 4, 0.9)], 0, np.eye(2, 3), False, (10, 10), b"png bytes")
 
-    import neopain.atomic as atomic_module
+    import neopain.core.atomic as atomic_module
 
     real_replace = atomic_module.os.replace
 

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from neopain.faces import Face, FaceDetector, RotatingDetector, create_detector, turn_face, turn_image
 from neopain.faces.rotate import FOLLOW_RECHECK, Followed, follow_window
-from neopain.imageio import decode_image
+from neopain.pixels.imageio import decode_image
 from tests._export_helpers import astronaut_bgr
 from tests.test_faces_rotate import Counting
 

@@ -18,10 +18,10 @@ from neopain.cli.apps import app
 from neopain.export.onnx_io import load_model, save_atomic, set_metadata
 from neopain.export.quant import quantize
 from neopain.export.to_onnx import export_checked
-from neopain.imageio import ImageError
 from neopain.inference.predictor import STAGES, Assessment, ModelFileError, Predictor
 from neopain.inference.quality import REASONS, QualityGate, sharpness
 from neopain.inference.stream import StreamPredictor
+from neopain.pixels.imageio import ImageError
 from tests._export_helpers import astronaut_bgr, cue_crops, make_checkpoint, on_canvas
 
 ROOT = Path(__file__).resolve().parents[1]

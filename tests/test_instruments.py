@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neopain.instruments import (
+from neopain.scales.instruments import (
     GRIMACE,
     INSTRUMENTS,
     PIPP_BANDS,
@@ -18,7 +18,7 @@ from neopain.instruments import (
     propose,
     score,
 )
-from neopain.nfcs import VERSIONS
+from neopain.scales.nfcs import VERSIONS
 
 PIPP_CORE_ZERO = {"heart_rate": 0, "spo2": 0, "brow_bulge": 0, "eye_squeeze": 0, "nasolabial_furrow": 0}
 

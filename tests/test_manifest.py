@@ -19,7 +19,7 @@ from neopain.data.manifest import (
     summarize,
     write_manifest,
 )
-from neopain.nfcs import ACTIONS
+from neopain.scales.nfcs import ACTIONS
 
 FULL = Sample(
     path="imgs/a.jpg",
@@ -179,7 +179,7 @@ def test_an_action_a_manifest_does_not_code_is_unknown_never_absent(tmp_path: Pa
 
 
 def test_nfcs_versions_score_only_the_actions_they_count() -> None:
-    from neopain.nfcs import NfcsError, nfcs_version
+    from neopain.scales.nfcs import NfcsError, nfcs_version
 
     coded = {**dict.fromkeys(ACTIONS, 0), "brow_bulge": 1, "lip_purse": 1, "tongue_protrusion": 1}
     assert nfcs_version("nfcs-10").score(coded) == (3, 10)

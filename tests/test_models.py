@@ -9,7 +9,7 @@ import torch
 
 from neopain.models import ModelError, available_models, create_model
 from neopain.models.vggface import VGG16_GROUPS, build_vgg16_features, conv_names, load_vggface_weights
-from neopain.preprocess import HeadConfig
+from neopain.pixels.preprocess import HeadConfig
 
 torch.set_num_threads(1)
 

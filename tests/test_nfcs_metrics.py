@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from neopain.evaluate.nfcs import icc_a1, quadratic_kappa, repeat_metrics
-from neopain.nfcs import ACTIONS
+from neopain.scales.nfcs import ACTIONS
 
 
 def _record(truth: np.ndarray, p: np.ndarray, version: str = "nfcs-10") -> dict:

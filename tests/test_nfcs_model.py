@@ -15,8 +15,8 @@ from neopain.data import Sample, write_manifest
 from neopain.export import export_checked, quantize
 from neopain.inference import META_OUTPUTS, ModelFileError, OnnxClassifier, Predictor, read_nfcs
 from neopain.inference.batch import assessment_row
-from neopain.nfcs import ACTIONS
-from neopain.preprocess import ConfigError, ModelConfig, preprocess_batch
+from neopain.pixels.preprocess import ConfigError, ModelConfig, preprocess_batch
+from neopain.scales.nfcs import ACTIONS
 from neopain.train import TrainConfig, TrainDataError, load_checkpoint, train
 from neopain.train.loop import nfcs_loss
 from tests._export_helpers import (

@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from neopain.cli import app
 from neopain.data import synthesize
 from neopain.export import export_checked
-from neopain.imageio import read_image
 from neopain.inference import Predictor, observe_video, timeline_svg
 from neopain.inference.observe_report import SYNTHETIC_NOTE, render_html
 from neopain.inference.timeline import Series, runs
-from neopain.videoio import write_video
+from neopain.pixels.imageio import read_image
+from neopain.pixels.videoio import write_video
 from tests._export_helpers import make_checkpoint, nfcs_checkpoint
 
 FPS = 10

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from neopain.models import create_model, normalize_bgr
-from neopain.preprocess import (
+from neopain.pixels.preprocess import (
     ConfigError,
     HeadConfig,
     ModelConfig,

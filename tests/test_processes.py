@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from neopain.processes import default_workers, ordered_map, threads_per_worker, unordered_map
+from neopain.core.processes import default_workers, ordered_map, threads_per_worker, unordered_map
 
 
 def test_results_come_back_in_order_whatever_the_workers() -> None:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from neopain.data import Sample, read_manifest, write_manifest
-from neopain.imageio import write_image
-from neopain.nfcs import ACTION_REGION, ACTIONS, REGIONS, region_bit
+from neopain.pixels.imageio import write_image
+from neopain.scales.nfcs import ACTION_REGION, ACTIONS, REGIONS, region_bit
 from neopain.train import TrainConfig, load_checkpoint, train
 from neopain.train.data import FaceSet
 from neopain.train.occlusion import occluded_copies

@@ -15,8 +15,8 @@ from neopain.data.synthetic import PRESETS, SynthConfig, generate
 from neopain.export import export_checked
 from neopain.faces import Face, create_detector, evened_for_detection, extract_faces
 from neopain.faces.enhance import confirmed_by_mirror, grey_world
-from neopain.imageio import read_image
 from neopain.inference import Predictor, look_again_under_lights
+from neopain.pixels.imageio import read_image
 from tests._export_helpers import make_checkpoint, on_canvas
 
 

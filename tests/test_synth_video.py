@@ -16,8 +16,8 @@ from neopain.cli import app
 from neopain.data.synth_timeline import PHASES, VideoConfig, plan
 from neopain.data.synth_video import TRUTH_COLUMNS, generate_videos
 from neopain.data.synthetic import SynthConfig, identity_for, render_image
-from neopain.nfcs import ACTION_REGION, ACTIONS, REGIONS
-from neopain.videoio import probe, read_frames
+from neopain.pixels.videoio import probe, read_frames
+from neopain.scales.nfcs import ACTION_REGION, ACTIONS, REGIONS
 
 TINY = VideoConfig(subjects=2, seconds=3.0, fps=4.0, size=96, seed=0)
 

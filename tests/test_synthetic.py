@@ -16,8 +16,8 @@ from neopain.data.synth_draw import Canvas, Light
 from neopain.data.synth_face import EXTENT, render_head
 from neopain.data.synth_identity import Expression
 from neopain.data.synthetic import SynthConfig, identity_for, render_image, sample_expression, synthesize
-from neopain.imageio import read_image
-from neopain.nfcs import ACTION_REGION, ACTIONS, PAIN_THRESHOLD, REGIONS, region_bit
+from neopain.pixels.imageio import read_image
+from neopain.scales.nfcs import ACTION_REGION, ACTIONS, PAIN_THRESHOLD, REGIONS, region_bit
 
 SMALL = {"subjects": 3, "images_per_subject": 4, "size": 96}
 

@@ -11,7 +11,7 @@ from _train_helpers import make_faces
 
 from neopain.data.manifest import binary_task, read_manifest, write_manifest
 from neopain.models import create_model
-from neopain.preprocess import HeadConfig
+from neopain.pixels.preprocess import HeadConfig
 from neopain.train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from neopain.train.data import TrainDataError, split_train_val
 from neopain.train.trainer import TrainConfig, predict_samples, train, training_crop

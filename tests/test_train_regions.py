@@ -13,13 +13,13 @@ import torch
 from typer.testing import CliRunner
 
 import neopain.cli.train  # noqa: F401  (registers the commands)
-from neopain.augment import Augmenter
 from neopain.cli.apps import app
 from neopain.data.manifest import Sample, binary_task, read_manifest, write_manifest
 from neopain.faces.regions import CANONICAL_LANDMARKS
-from neopain.imageio import write_image
 from neopain.models import create_model, normalize_bgr
-from neopain.preprocess import HeadConfig
+from neopain.pixels.augment import Augmenter
+from neopain.pixels.imageio import write_image
+from neopain.pixels.preprocess import HeadConfig
 from neopain.train.checkpoint import read_checkpoint
 from neopain.train.data import load_faces
 from neopain.train.loop import batch_starts, make_runtime, region_batches, train_step

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from neopain.cli import app
 from neopain.data.manifest import Sample, write_manifest
 from neopain.data.validate import image_size, validate_manifest
-from neopain.imageio import ImageError
+from neopain.pixels.imageio import ImageError
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "250"}

@@ -26,7 +26,7 @@ from neopain.data.manifest import COLUMNS, VIDEO_COLUMNS, sample_to_record
 from neopain.data.synth_timeline import VideoConfig
 from neopain.data.synth_video import generate_videos
 from neopain.faces import extract_faces
-from neopain.videoio import write_video
+from neopain.pixels.videoio import write_video
 
 WIDE = {"COLUMNS": "250"}
 

@@ -22,8 +22,8 @@ from neopain.evaluate.video import (
     window_starts,
 )
 from neopain.export import export_checked
-from neopain.nfcs import ACTIONS
-from neopain.windows import FrameReading
+from neopain.scales.nfcs import ACTIONS
+from neopain.scales.windows import FrameReading
 from tests._export_helpers import nfcs_checkpoint
 
 FPS = 10

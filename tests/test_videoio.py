@@ -1,4 +1,4 @@
-"""neopain.videoio: one decoder (probe, read_frames sampled to a rate) and an atomic, deterministic writer."""
+"""neopain.pixels.videoio: one decoder (probe, read_frames sampled to a rate) and an atomic, deterministic writer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from neopain.videoio import VIDEO_SUFFIXES, VideoError, is_video_file, probe, read_frames, write_video
+from neopain.pixels.videoio import VIDEO_SUFFIXES, VideoError, is_video_file, probe, read_frames, write_video
 
 
 def _frames(n: int = 12, size: tuple[int, int] = (96, 64)) -> list[np.ndarray]:

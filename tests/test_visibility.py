@@ -15,8 +15,8 @@ from neopain.export import export_checked
 from neopain.inference import OnnxClassifier, Predictor, read_ward
 from neopain.inference.batch import assessment_row
 from neopain.models import create_model
-from neopain.nfcs import ACTIONS, REGIONS
-from neopain.preprocess import ConfigError, HeadConfig, ModelConfig, preprocess_batch
+from neopain.pixels.preprocess import ConfigError, HeadConfig, ModelConfig, preprocess_batch
+from neopain.scales.nfcs import ACTIONS, REGIONS
 from neopain.train import TrainConfig, load_checkpoint, train
 from neopain.train.data import FaceSet, TrainDataError, load_faces, visibility_targets
 from neopain.train.loop import evaluate, make_optimizer, make_runtime, masked_bce, rank_auc, train_step

@@ -14,7 +14,7 @@ from neopain.data.synthetic import SynthConfig, identity_for, render_image
 from neopain.export import export_checked
 from neopain.faces import CropSettings, create_detector, crop_with, transform_points
 from neopain.inference import OnnxClassifier
-from neopain.nfcs import ACTIONS
+from neopain.scales.nfcs import ACTIONS
 from neopain.train import TrainConfig, load_checkpoint, train
 from neopain.train.data import FaceSet
 from neopain.train.ward_copies import COPY_CONDITIONS, TAUGHT, ward_copies, ward_copy

@@ -15,7 +15,7 @@ from neopain.data.synthetic import PRESETS, SynthConfig, identity_for, render_im
 from neopain.export import export_checked
 from neopain.faces import CropSettings, create_detector, crop_with, transform_points
 from neopain.inference import META_CONDITIONS, Predictor, frame_light, read_ward
-from neopain.nfcs import ACTION_REGION
+from neopain.scales.nfcs import ACTION_REGION
 from tests._export_helpers import astronaut_bgr, make_checkpoint, nfcs_checkpoint, on_canvas
 
 

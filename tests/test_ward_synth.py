@@ -15,8 +15,8 @@ from neopain.data.manifest import LANDMARK_COLUMNS, ManifestError
 from neopain.data.synthetic import PRESETS, SynthConfig, identity_for, render_image, synthesize
 from neopain.faces import CropSettings, create_detector, crop_with
 from neopain.faces.crop import eye_angle
-from neopain.imageio import read_image
-from neopain.nfcs import ACTIONS
+from neopain.pixels.imageio import read_image
+from neopain.scales.nfcs import ACTIONS
 
 NICU = SynthConfig(subjects=6, images_per_subject=10, size=128, **PRESETS["nicu"])  # type: ignore[arg-type]
 

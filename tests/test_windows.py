@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from neopain.instruments import GRIMACE
-from neopain.nfcs import ACTIONS, NfcsError
-from neopain.windows import (
+from neopain.scales.instruments import GRIMACE
+from neopain.scales.nfcs import ACTIONS, NfcsError
+from neopain.scales.windows import (
     BASELINE_MAX_AGE,
     Baseline,
     FrameReading,

@@ -23,7 +23,7 @@ def build_tiny_onnx(folder: Path, synthetic: bool = True) -> Path:
 
     from neopain.export.to_onnx import export_onnx
     from neopain.models import create_model
-    from neopain.preprocess import HeadConfig
+    from neopain.pixels.preprocess import HeadConfig
     from neopain.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
@@ -88,7 +88,7 @@ class ScriptedPredictor:
         self.calls = 0
 
     def assess_bytes(self, data: bytes, stream: str | None = None) -> FakeAssessment:
-        from neopain.imageio import decode_image
+        from neopain.pixels.imageio import decode_image
 
         image = decode_image(data)
         self.calls += 1
@@ -227,7 +227,7 @@ def add_observation(app, assessment: str, instrument: str = "nfcs-10", frames: i
 
 def accept_all(instrument: str = "nfcs-10") -> dict[str, str]:
     """A decisions form that accepts every facial proposal of ``instrument`` (its entered items left out)."""
-    from neopain.instruments import INSTRUMENTS
+    from neopain.scales.instruments import INSTRUMENTS
 
     return {f"decide_{item.key}": "accept" for item in INSTRUMENTS[instrument].facial_items}
 

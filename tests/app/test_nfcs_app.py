@@ -16,7 +16,7 @@ from neopain.app.models import Record
 from neopain.app.services.export import export_labelled
 from neopain.data import read_manifest
 from neopain.inference import read_nfcs
-from neopain.nfcs import ACTIONS
+from neopain.scales.nfcs import ACTIONS
 from neopain.train import nfcs_targets
 
 

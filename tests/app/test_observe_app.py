@@ -19,10 +19,10 @@ from sqlalchemy import select, update
 
 from neopain.app.main import create_app
 from neopain.app.models import Assessment, BabyBaseline, Observation, Unit, User
-from neopain.imageio import decode_image
 from neopain.inference import read_nfcs
-from neopain.nfcs import ACTIONS
-from neopain.videoio import write_video
+from neopain.pixels.imageio import decode_image
+from neopain.pixels.videoio import write_video
+from neopain.scales.nfcs import ACTIONS
 
 FPS = 3  # the camera's rate
 NO_FACE, CALM, FOLD, DEEPER, PAIN = 10, 120, 160, 190, 230  # the scripted frames' red top-left pixel
@@ -360,8 +360,8 @@ def test_a_synthetic_clip_is_reviewed_after_the_fact(nfcs_onnx: Path, tmp_path: 
     """A clip written from ``neopain.data.synthesize`` faces, scored with the served (real, tiny) NFCS model
     and YuNet: the proposals page, saved as a retrospective observation, the clip itself not kept."""
     from neopain.data import synthesize
-    from neopain.imageio import read_image
     from neopain.inference import Predictor
+    from neopain.pixels.imageio import read_image
 
     predictor = Predictor.from_files(nfcs_onnx)
     manifest = synthesize(tmp_path / "synth", subjects=2, images_per_subject=4, seed=0, size=192)

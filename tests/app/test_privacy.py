@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from neopain.app.core.metadata import strip_metadata
 from neopain.app.main import create_app
 from neopain.app.models import Baby, Record, Unit
-from neopain.imageio import decode_image
+from neopain.pixels.imageio import decode_image
 
 SECRET_NAME = "Hidden Parameter Baby"
 

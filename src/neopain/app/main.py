@@ -51,7 +51,7 @@ from neopain.app.core.settings import AppSettings
 from neopain.app.core.storage import ImageStore
 from neopain.app.services.access import OutsideUnit
 from neopain.app.services.orphans import EmptyDatabase, quarantine_orphans, refuse_empty_database
-from neopain.log import get_logger
+from neopain.core.log import get_logger
 
 HERE = Path(__file__).resolve().parent
 BODY_SLACK = 64 * 1024  # room for the multipart envelope and form fields around a frame

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from neopain.app.core.settings import ROLES
-from neopain.instruments import INSTRUMENTS
+from neopain.scales.instruments import INSTRUMENTS
 
 FRAME_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 

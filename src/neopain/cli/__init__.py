@@ -18,8 +18,8 @@ from neopain.cli import (  # noqa: F401
     video_eval,
 )
 from neopain.cli.apps import app
-from neopain.config import get_settings
-from neopain.log import setup_logging
+from neopain.core.config import get_settings
+from neopain.core.log import setup_logging
 
 
 def main() -> None:

@@ -31,8 +31,8 @@ from neopain.data import (
     import_videos,
     validate_manifest,
 )
-from neopain.imageio import ImageError
-from neopain.nfcs import LABELS
+from neopain.pixels.imageio import ImageError
+from neopain.scales.nfcs import LABELS
 
 import_app = typer.Typer(help="Turn a dataset on disk into a manifest CSV.", no_args_is_help=True)
 data_app.add_typer(import_app, name="import")

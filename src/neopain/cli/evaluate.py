@@ -11,7 +11,7 @@ import typer
 from neopain.cli.apps import app
 from neopain.cli.common import console, user_errors
 from neopain.data import ManifestError, binary_task, read_manifest
-from neopain.imageio import ImageError
+from neopain.pixels.imageio import ImageError
 
 PROTOCOL_CHOICES = {"paper": ("paper",), "subject": ("subject",), "both": ("paper", "subject")}
 

@@ -10,9 +10,9 @@ import typer
 
 from neopain.cli.apps import app
 from neopain.cli.common import console, track, user_errors
+from neopain.core.weights import WeightsError
 from neopain.data import ManifestError
-from neopain.imageio import ImageError
-from neopain.weights import WeightsError
+from neopain.pixels.imageio import ImageError
 
 
 class Baseline(str, Enum):

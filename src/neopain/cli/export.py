@@ -9,8 +9,8 @@ import typer
 from neopain.cli.apps import app
 from neopain.cli.common import console, track, user_errors
 from neopain.data import ManifestError
-from neopain.imageio import ImageError
 from neopain.inference import ModelFileError
+from neopain.pixels.imageio import ImageError
 
 INT8_CHOICES = ("static", "dynamic-gemm", "dynamic", "none")
 
@@ -18,7 +18,7 @@ INT8_CHOICES = ("static", "dynamic-gemm", "dynamic", "none")
 def _export_errors():
     from neopain.export import ExportError, QuantizeError, TfliteError
     from neopain.models import ModelError
-    from neopain.preprocess import ConfigError
+    from neopain.pixels.preprocess import ConfigError
     from neopain.train import CheckpointError
 
     return user_errors(ExportError, QuantizeError, CheckpointError, ModelError, ConfigError, ModelFileError,
@@ -108,6 +108,7 @@ def predict_command(
 ) -> None:
     """Assess face images (or a video) with an exported model: label, P(pain), box and timings; or, with
     --instrument, a video's observation windows scored (JSON / HTML report with a timeline)."""
+    from neopain.core.weights import WeightsError
     from neopain.inference import (
         Predictor,
         StreamPredictor,
@@ -117,7 +118,6 @@ def predict_command(
         video_rows,
         write_rows,
     )
-    from neopain.weights import WeightsError
 
     if instrument is not None:
         _observe_command(model, inputs, video, out, detector, threads, instrument, fps, entered or [], every)
@@ -144,6 +144,7 @@ def _observe_command(model: Path, inputs: list[Path] | None, video: Path | None,
                      detector: str, threads: int, name: str, fps: float, entered: list[str],
                      every: int) -> None:
     """``predict --video CLIP --instrument NAME``: the windows scored, a report written or printed."""
+    from neopain.core.weights import WeightsError
     from neopain.inference import (
         PROPOSES,
         Predictor,
@@ -152,7 +153,6 @@ def _observe_command(model: Path, inputs: list[Path] | None, video: Path | None,
         window_message,
         write_observation,
     )
-    from neopain.weights import WeightsError
 
     if video is None or inputs or every != 1:
         raise typer.BadParameter("--instrument scores one --video CLIP (no images, no --every: use --fps)")

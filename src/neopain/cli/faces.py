@@ -11,6 +11,7 @@ from rich.table import Table
 
 from neopain.cli.apps import faces_app
 from neopain.cli.common import console, track, user_errors
+from neopain.core.weights import WeightsError
 from neopain.data import ManifestError
 from neopain.faces import (
     CropSettings,
@@ -21,8 +22,7 @@ from neopain.faces import (
     extract_faces,
     upright_detector,
 )
-from neopain.imageio import ImageError
-from neopain.weights import WeightsError
+from neopain.pixels.imageio import ImageError
 
 SHOWN_PER_LIST = 10
 

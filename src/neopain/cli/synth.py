@@ -10,7 +10,7 @@ import typer
 from neopain.cli.apps import data_app
 from neopain.cli.common import console, track, user_errors
 from neopain.data import ManifestError, read_manifest, summarize
-from neopain.imageio import ImageError
+from neopain.pixels.imageio import ImageError
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder (images/, masks/, manifest.csv).")]
 Subjects = Annotated[int, typer.Option("--subjects", min=1, help="Number of synthetic babies.")]
@@ -97,7 +97,7 @@ def synth_video(
 ) -> None:
     """Generate synthetic videos (rest, procedure, recovery) with per-frame NFCS truth."""
     from neopain.data import synthesize_videos
-    from neopain.videoio import VideoError
+    from neopain.pixels.videoio import VideoError
 
     # VideoConfig checks every value and names the bad one (seconds <= 0, fps <= 0, ...).
     with user_errors(ValueError, OSError, VideoError):

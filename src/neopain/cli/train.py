@@ -11,12 +11,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from neopain.cli.apps import app
 from neopain.cli.common import console, user_errors
 from neopain.data import ManifestError, binary_task, read_manifest
-from neopain.imageio import ImageError
+from neopain.pixels.imageio import ImageError
 
 
 def _errors():
     from neopain.models import ModelError
-    from neopain.preprocess import ConfigError
+    from neopain.pixels.preprocess import ConfigError
     from neopain.train import CheckpointError, TrainDataError
 
     return user_errors(ManifestError, ImageError, ModelError, TrainDataError, CheckpointError, ConfigError,

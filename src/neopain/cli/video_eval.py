@@ -10,13 +10,13 @@ from typing import Annotated
 
 import typer
 
-from neopain.atomic import atomic_write_text
 from neopain.cli.apps import app
 from neopain.cli.common import console, track, user_errors
+from neopain.core.atomic import atomic_write_text
+from neopain.core.processes import ordered_map
+from neopain.core.weights import WeightsError
 from neopain.inference import ModelFileError, Predictor, read_clip
-from neopain.processes import ordered_map
-from neopain.videoio import VideoError, probe
-from neopain.weights import WeightsError
+from neopain.pixels.videoio import VideoError, probe
 
 
 def _videos(folder: Path) -> list[Path]:

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from neopain.data.importing import DatasetError, ImportResult, relative_name, walk_images
 from neopain.data.manifest import Sample
 from neopain.data.tables import LabelError, Table, find_column, parse_label, parse_number, read_table
-from neopain.imageio import is_image_file
+from neopain.pixels.imageio import is_image_file
 
 SUBJECT_RULES = ("prefix", "folder")
 CLASS_FOLDERS = "pain/, no_pain/ (also nopain, no-pain, 'no pain', 0/1, dor/sem dor)"

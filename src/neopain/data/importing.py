@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from neopain.data.manifest import Sample, write_manifest
-from neopain.imageio import IMAGE_SUFFIXES, is_image_file
-from neopain.videoio import VIDEO_SUFFIXES, is_video_file
+from neopain.pixels.imageio import IMAGE_SUFFIXES, is_image_file
+from neopain.pixels.videoio import VIDEO_SUFFIXES, is_video_file
 
 
 class DatasetError(ValueError):

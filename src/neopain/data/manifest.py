@@ -9,13 +9,13 @@ CSV columns (header required, order free; see docs/MANIFEST.md):
 * ``stimulus``: stimulus or source class (rest, pain, air, friction, cry, ...)
 * ``sex``: M, F or empty
 * ``box_x, box_y, box_w, box_h``: optional face box in pixels of the image
-* ``nfcs_<action>``: optional 0/1 flag for each NFCS action (see ``neopain.nfcs.ACTIONS``); empty or
+* ``nfcs_<action>``: optional 0/1 flag for each NFCS action (see ``neopain.scales.nfcs.ACTIONS``); empty or
   missing = not coded (unknown), never absent
 * ``nfcs_score``: optional NFCS total
 * ``source_path``: for face crops, the image they were cut from
-* ``mask_path``: optional NFCS region mask (bit i = region i of ``neopain.nfcs.REGIONS``)
+* ``mask_path``: optional NFCS region mask (bit i = region i of ``neopain.scales.nfcs.REGIONS``)
 
-Video rows (a ``path`` with a video suffix, ``neopain.videoio.VIDEO_SUFFIXES``) may add ``start`` and
+Video rows (a ``path`` with a video suffix, ``neopain.pixels.videoio.VIDEO_SUFFIXES``) may add ``start`` and
 ``end`` (seconds: a segment of the video; rows of one video are then told apart by their segment), and
 frames cut from a video keep their ``frame`` index and time ``t``. These columns are written only when a
 row has one, so image manifests keep their bytes and their ``manifest_hash``.
@@ -25,7 +25,7 @@ Two more groups are written the same way, only when some row has one:
 * ``lm_<point>_x, lm_<point>_y``: the face's five landmarks in image pixels (``LANDMARK_NAMES``: the
   synthetic faces' truth, or the detector's points that ``faces extract`` keeps), all ten or none;
 * ``conditions``: what the picture shows of the ward, ``;``-separated words (``phototherapy``,
-  ``infrared``, ``cpap_mask``, ...), and ``hidden``: the NFCS regions (``neopain.nfcs.REGIONS``) that
+  ``infrared``, ``cpap_mask``, ...), and ``hidden``: the NFCS regions (``neopain.scales.nfcs.REGIONS``) that
   cannot be seen, ``;``-separated.
 """
 
@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neopain.atomic import atomic_path
-from neopain.nfcs import ACTION_REGION, ACTIONS, LABELS, REGIONS
-from neopain.videoio import is_video_file
+from neopain.core.atomic import atomic_path
+from neopain.pixels.videoio import is_video_file
+from neopain.scales.nfcs import ACTION_REGION, ACTIONS, LABELS, REGIONS
 
 BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")
 ACTION_COLUMNS = tuple(f"nfcs_{a}" for a in ACTIONS)
@@ -121,7 +121,7 @@ class Sample:
 
     @property
     def target(self) -> int:
-        """Class index in ``neopain.nfcs.LABELS`` (no_pain=0, pain=1)."""
+        """Class index in ``neopain.scales.nfcs.LABELS`` (no_pain=0, pain=1)."""
         return LABELS.index(self.label)
 
 

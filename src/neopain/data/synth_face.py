@@ -29,7 +29,7 @@ from neopain.data.synth_features import (
     draw_nose,
 )
 from neopain.data.synth_identity import Expression, Identity, face_ellipse
-from neopain.nfcs import REGIONS, region_bit
+from neopain.scales.nfcs import REGIONS, region_bit
 
 # The canvas reaches this far from the face centre (face units): enough for the cranium, cap and ears.
 EXTENT = 1.9
@@ -39,7 +39,7 @@ EXTENT = 1.9
 class RenderedHead:
     rgb: np.ndarray  # (N, N, 3) float32, not premultiplied
     alpha: np.ndarray  # (N, N) float32 coverage of the head
-    mask: np.ndarray  # (N, N) uint8, bit i = region i of neopain.nfcs.REGIONS
+    mask: np.ndarray  # (N, N) uint8, bit i = region i of neopain.scales.nfcs.REGIONS
 
 
 def _head_shapes(ident: Identity) -> list[tuple[tuple[float, float], tuple[float, float], float]]:

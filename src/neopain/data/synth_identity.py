@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neopain.nfcs import ACTIONS
+from neopain.scales.nfcs import ACTIONS
 
 RGB = tuple[float, float, float]
 

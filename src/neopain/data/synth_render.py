@@ -17,7 +17,7 @@ from neopain.data.synth_face import EXTENT, render_head
 from neopain.data.synth_identity import Expression, Identity, face_ellipse
 from neopain.data.synth_scene import Placement, background, camera, finger, hand, swaddle, tube
 from neopain.data.synth_ward import WardPlan, draw_occluders, infrared_frame, phototherapy_light
-from neopain.nfcs import REGIONS, region_bit
+from neopain.scales.nfcs import REGIONS, region_bit
 
 if TYPE_CHECKING:
     from neopain.data.synthetic import SynthConfig

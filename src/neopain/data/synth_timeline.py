@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neopain.data.synthetic import PAIN_ODDS, REST_ODDS
-from neopain.nfcs import ACTIONS
+from neopain.scales.nfcs import ACTIONS
 
 PHASES = ("rest", "procedure", "recovery")
 # The weakest intensity a present action takes (the stills' floor): below it an action would not show.

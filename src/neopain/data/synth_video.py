@@ -17,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from neopain.atomic import atomic_write_bytes
+from neopain.core.atomic import atomic_write_bytes
+from neopain.core.processes import ordered_map
 from neopain.data.synth_identity import Expression, Identity, face_ellipse, sample_identity
 from neopain.data.synth_render import SceneDraws, face_box, half_extents, render_scene
 from neopain.data.synth_scene import Placement, fist
 from neopain.data.synth_timeline import PHASES, Timeline, VideoConfig, plan
 from neopain.data.synthetic import Progress, SynthConfig, sample_light
-from neopain.nfcs import ACTIONS
-from neopain.processes import ordered_map
-from neopain.videoio import write_video
+from neopain.pixels.videoio import write_video
+from neopain.scales.nfcs import ACTIONS
 
 DATASET = "synthetic-video"
 # Seed-sequence tags of a video's own streams (the timeline's parts use 11-15; the stills' 1-3).

@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from neopain.core.processes import ordered_map
 from neopain.data.manifest import Sample, write_manifest
 from neopain.data.synth_draw import Light
 from neopain.data.synth_identity import Expression, Identity, face_ellipse, sample_identity
 from neopain.data.synth_render import SceneDraws, face_box, face_landmarks, half_extents, render_scene
 from neopain.data.synth_scene import Placement
 from neopain.data.synth_ward import WardPlan, WardRates
-from neopain.imageio import write_image
-from neopain.nfcs import ACTIONS, PAIN_THRESHOLD
-from neopain.processes import ordered_map
+from neopain.pixels.imageio import write_image
+from neopain.scales.nfcs import ACTIONS, PAIN_THRESHOLD
 
 # How likely each action is in a latent pain state (scaled by severity) and at rest.
 PAIN_ODDS: dict[str, float] = {
@@ -144,7 +144,7 @@ class SynthImage:
     """One rendered image with its ground truth."""
 
     image: np.ndarray  # uint8 BGR
-    mask: np.ndarray  # uint8, bit i = region i of neopain.nfcs.REGIONS
+    mask: np.ndarray  # uint8, bit i = region i of neopain.scales.nfcs.REGIONS
     box: tuple[float, float, float, float]
     expression: Expression
     pain_state: bool

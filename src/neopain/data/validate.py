@@ -20,9 +20,9 @@ from neopain.data.manifest import (
     resolve_path,
     sample_from_record,
 )
-from neopain.imageio import ImageError, read_image
-from neopain.nfcs import LABELS
-from neopain.videoio import VideoError, probe
+from neopain.pixels.imageio import ImageError, read_image
+from neopain.pixels.videoio import VideoError, probe
+from neopain.scales.nfcs import LABELS
 
 EXIF_ORIENTATION = 0x0112
 SWAPS_WIDTH_HEIGHT = (5, 6, 7, 8)  # EXIF orientations that rotate by 90 degrees

@@ -12,7 +12,7 @@ from pathlib import Path
 from neopain.data.importing import DatasetError, ImportResult
 from neopain.data.manifest import Sample
 from neopain.data.tables import LabelError, Table, find_column, parse_label, parse_number, read_table
-from neopain.videoio import VIDEO_SUFFIXES, VideoError, VideoInfo, is_video_file, probe
+from neopain.pixels.videoio import VIDEO_SUFFIXES, VideoError, VideoInfo, is_video_file, probe
 
 
 class Prober:

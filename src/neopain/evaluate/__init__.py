@@ -4,7 +4,7 @@ protocol runner, reports and model cards. Only ``protocol`` needs torch (it trai
 
 from __future__ import annotations
 
-from neopain.lazy import lazy_api
+from neopain.core.lazy import lazy_api
 
 # Each public name and the module defining it; other stages import these names from here only.
 _API = {

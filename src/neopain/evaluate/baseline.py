@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from neopain.data import Sample, resolve_path
-from neopain.imageio import read_image
+from neopain.pixels.imageio import read_image
 
 BASELINE_NAME = "pixel logistic regression"
 ORACLE_NAME = "NFCS oracle (true action count)"

@@ -31,7 +31,7 @@ from neopain.evaluate.results import (
     write_json,
 )
 from neopain.evaluate.splits import subject_key
-from neopain.nfcs import LABELS
+from neopain.scales.nfcs import LABELS
 
 CARD_JSON, CARD_MD = "model_card.json", "model_card.md"
 SCHEMA = "neopain.model_card/1"

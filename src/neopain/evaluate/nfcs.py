@@ -16,7 +16,7 @@ import numpy as np
 
 from neopain.data import Sample
 from neopain.evaluate.metrics import Summary, confusion, f1, roc_auc, sensitivity, specificity, summarize
-from neopain.nfcs import PRESENT_AT, nfcs_version
+from neopain.scales.nfcs import PRESENT_AT, nfcs_version
 
 # Agreement of professionals coding NFCS (inter-rater kappa, BrJP 2021): the human reference line.
 HUMAN_KAPPA = 0.60

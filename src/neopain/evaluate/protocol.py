@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from neopain.core.processes import threads_per_worker
 from neopain.data import Sample, manifest_hash
 from neopain.evaluate import baseline as bl
 from neopain.evaluate.card import data_summary
@@ -53,7 +54,6 @@ from neopain.evaluate.splits import (
     subject_kfold,
     targets,
 )
-from neopain.processes import threads_per_worker
 from neopain.train import TrainConfig, TrainResult
 
 __all__ = ["EvalConfig", "ProtocolError", "cv_epochs", "plan", "run_info", "run_protocol", "train_final"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from neopain.atomic import atomic_write_text
+from neopain.core.atomic import atomic_write_text
 
 RUN_FILE = "evaluation.json"
 RESULTS_DIR = "results"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neopain.data import Sample
-from neopain.nfcs import LABELS
+from neopain.scales.nfcs import LABELS
 
 IMAGE_HOLDOUT = "image-wise hold-out"
 SUBJECT_HOLDOUT = "subject-wise hold-out"

@@ -1,7 +1,7 @@
 """Observation windows against the synthetic video truth: per-frame action AUC, PIPP-R's facial items,
 NFCS-P-3 epoch scores, and the rule that a window with no visible face is never scored.
 
-The truth is read by the same window engine (``neopain.windows``) as the model's frames, from each frame's
+The truth is read by the same window engine (``neopain.scales.windows``) as the model's frames, from each frame's
 known actions: a hidden region leaves its actions unread, a face out of view leaves the frame unread. The
 video babies have their own identity stream (``data.synth_video``), so a model trained on the stills has
 never seen any of them: every figure here is subject-independent.
@@ -21,9 +21,9 @@ import numpy as np
 
 from neopain.evaluate.metrics import roc_auc
 from neopain.evaluate.nfcs import icc_a1, quadratic_kappa
-from neopain.instruments import instrument
-from neopain.nfcs import ACTION_REGION, ACTIONS
-from neopain.windows import (
+from neopain.scales.instruments import instrument
+from neopain.scales.nfcs import ACTION_REGION, ACTIONS
+from neopain.scales.windows import (
     Baseline,
     FrameReading,
     WindowError,

@@ -1,7 +1,7 @@
 """Trained repetitions side by side: a pool of worker processes, each training one repetition at a time
 with its share of the CPU threads.
 
-Workers start by ``spawn`` (``neopain.processes``) and take their ``Scorer`` once; each job's record comes
+Workers start by ``spawn`` (``neopain.core.processes``) and take their ``Scorer`` once; each job's record comes
 back to the parent, which writes it, so a stopped run resumes as a sequential one does.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from neopain.core.processes import unordered_map
 from neopain.evaluate.jobs import Job, Scorer
-from neopain.processes import unordered_map
 
 _scorer: Scorer | None = None  # this worker's, built by _start
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from neopain.faces import FEATURE_SCALE
 from neopain.models import normalize_bgr
-from neopain.preprocess import ModelConfig, resize_face
+from neopain.pixels.preprocess import ModelConfig, resize_face
 
 __all__ = [
     "BASELINES",

@@ -38,7 +38,7 @@ from neopain.faces import (
     scale_points,
     transform_points,
 )
-from neopain.imageio import ImageError, is_image_file, read_image
+from neopain.pixels.imageio import ImageError, is_image_file, read_image
 
 __all__ = ["InputError", "Item", "Missed", "iter_items", "list_sources"]
 

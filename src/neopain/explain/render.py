@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from neopain.atomic import atomic_write_bytes
+from neopain.core.atomic import atomic_write_bytes
 
 __all__ = [
     "GridPager",

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from neopain.atomic import atomic_write_bytes as atomic_write
+from neopain.core.atomic import atomic_write_bytes as atomic_write
 from neopain.explain.ig import Attribution, IGSettings, explain_crops, target_index
 from neopain.explain.inputs import Item, Missed, iter_items
 from neopain.explain.render import (
@@ -34,7 +34,7 @@ from neopain.explain.render import (
     write_png,
 )
 from neopain.faces import LandmarkError, mask_shares, place_regions, region_shares
-from neopain.nfcs import REGIONS
+from neopain.scales.nfcs import REGIONS
 
 __all__ = ["CSV_FIELDS", "RunOptions", "RunSummary", "run_explain", "summarise_rows"]
 

@@ -87,10 +87,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    from neopain.core.weights import WeightsError
     from neopain.explain.inputs import InputError
-    from neopain.imageio import ImageError
+    from neopain.pixels.imageio import ImageError
     from neopain.train import CheckpointError
-    from neopain.weights import WeightsError
 
     try:
         result = explain_record(

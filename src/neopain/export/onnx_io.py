@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neopain.atomic import atomic_path
+from neopain.core.atomic import atomic_path
+from neopain.core.log import get_logger
 from neopain.inference import ModelFileError, parse_metadata
-from neopain.log import get_logger
 
 log = get_logger(__name__)
 

@@ -36,9 +36,9 @@ from neopain.export.onnx_io import (
     set_metadata,
     temp_path,
 )
-from neopain.imageio import read_image
 from neopain.inference import INPUT_NAME, META_MODEL_ID, META_QUANTIZATION, parse_metadata
-from neopain.preprocess import ModelConfig, preprocess_batch
+from neopain.pixels.imageio import read_image
+from neopain.pixels.preprocess import ModelConfig, preprocess_batch
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from neopain.atomic import atomic_write_bytes
+from neopain.core.atomic import atomic_write_bytes
 from neopain.data import Sample, binary_task, nfcs_table, read_manifest
 from neopain.evaluate import METRIC_NAMES, binary_metrics
 from neopain.export.cpu import cpu_summary
 from neopain.export.onnx_io import load_model, read_metadata, save_atomic, set_metadata
 from neopain.export.quant import load_face_crops
 from neopain.inference import OnnxClassifier
-from neopain.nfcs import ACTIONS, PRESENT_AT
-from neopain.preprocess import preprocess_batch
+from neopain.pixels.preprocess import preprocess_batch
+from neopain.scales.nfcs import ACTIONS, PRESENT_AT
 
 SHIP_NOTE = {"dynamic": "not for shipping: ConvInteger is slower than float on x86"}
 META_TABLE_II = "neopain.table_ii"

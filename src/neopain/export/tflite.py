@@ -25,7 +25,7 @@ from unittest import mock
 
 import numpy as np
 
-from neopain.atomic import atomic_write_bytes
+from neopain.core.atomic import atomic_write_bytes
 
 ENV_PYTHON = "NEOPAIN_TFLITE_PYTHON"
 SAMPLE_SHAPE = (20, 128, 128, 3)  # what onnx2tf's own sample-image file holds

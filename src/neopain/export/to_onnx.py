@@ -1,6 +1,6 @@
 """Checkpoint -> ONNX classifier with its config, id and card in the metadata, checked against torch.
 
-The exported graph takes the preprocessed float32 N x 3 x S x S batch (``neopain.preprocess``) and
+The exported graph takes the preprocessed float32 N x 3 x S x S batch (``neopain.pixels.preprocess``) and
 returns logits N x 2; the batch axis is dynamic. Quantisation lives in ``neopain.export.quant``.
 """
 
@@ -37,7 +37,7 @@ from neopain.inference import (
     outputs_summary,
 )
 from neopain.models import PainNet
-from neopain.preprocess import ModelConfig, preprocess_batch
+from neopain.pixels.preprocess import ModelConfig, preprocess_batch
 from neopain.train import load_checkpoint
 
 log = logging.getLogger(__name__)

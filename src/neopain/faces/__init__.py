@@ -4,7 +4,7 @@ crop, and where the NFCS regions lie on a face. Importing it never imports torch
 
 from __future__ import annotations
 
-from neopain.lazy import lazy_api
+from neopain.core.lazy import lazy_api
 
 # Each public name and the module defining it; other stages import these names from here only.
 _API = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neopain.atomic import atomic_write_bytes
+from neopain.core.atomic import atomic_write_bytes
 from neopain.faces.base import Face
 from neopain.faces.crop import CropSettings
 

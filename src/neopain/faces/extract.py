@@ -24,16 +24,16 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from neopain.atomic import atomic_write_text
-from neopain.config import get_settings
+from neopain.core.atomic import atomic_write_text
+from neopain.core.config import get_settings
+from neopain.core.log import get_logger
 from neopain.data import Sample, read_manifest, resolve_path, write_manifest
 from neopain.faces.base import DetectorInputError, Face, FaceDetector, choose_face, create_detector
 from neopain.faces.cache import CacheEntry, CropCache, atomic_write_bytes, sha256_bytes, write_if_changed
 from neopain.faces.crop import CROP_FILE, CropSettings, crop_mask, crop_with
 from neopain.faces.video import DEFAULT_FPS, FrameBoxes, frame_digest, sampled_frames, segment_name
-from neopain.imageio import ImageError, read_image
-from neopain.log import get_logger
-from neopain.videoio import VideoError
+from neopain.pixels.imageio import ImageError, read_image
+from neopain.pixels.videoio import VideoError
 
 # A second look at an image in which the detector found no face (None: the detector's answer stands).
 LookAgain = Callable[[np.ndarray], list[Face]]

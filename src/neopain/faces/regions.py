@@ -29,7 +29,7 @@ import numpy as np
 
 from neopain.faces.base import Face
 from neopain.faces.crop import crop_affine, transform_points
-from neopain.nfcs import ACTION_REGION, REGIONS
+from neopain.scales.nfcs import ACTION_REGION, REGIONS
 
 __all__ = [
     "CANONICAL_LANDMARKS",
@@ -102,7 +102,7 @@ def _box(a0: float, a1: float, b0: float, b1: float) -> np.ndarray:
 
 
 def region_polygons(landmarks: np.ndarray) -> dict[str, list[np.ndarray]]:
-    """Polygons (pixel coordinates of the landmarks' image) of each region of ``neopain.nfcs.REGIONS``."""
+    """Polygons (pixel coordinates of the landmarks' image) of each region of ``neopain.scales.nfcs.REGIONS``."""
     frame = _frame(landmarks)
     ab = frame.to_frame(np.asarray(landmarks, np.float64).reshape(5, 2))
     nose_b = float(ab[2, 1])

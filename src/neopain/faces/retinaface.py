@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from neopain.core.weights import resolve
 from neopain.faces.base import Face, FaceDetector
 from neopain.faces.priors import PostprocessParams, postprocess, preprocess
-from neopain.weights import resolve
 
 WEIGHTS_NAME = "retinaface_mobilenet0.25"
 ONNX_INPUT = "image"

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from neopain.config import get_settings
+from neopain.core.config import get_settings
+from neopain.core.weights import KNOWN, resolve
 from neopain.faces.base import Face, FaceDetector
 from neopain.faces.priors import PostprocessParams, postprocess, preprocess
-from neopain.weights import KNOWN, resolve
 
 WEIGHTS_NAME = "retinaface_mobilenet0.25"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neopain.data import ManifestError, Sample
-from neopain.videoio import read_frames
+from neopain.pixels.videoio import read_frames
 
 Box = tuple[float, float, float, float]
 BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")

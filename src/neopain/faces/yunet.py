@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from neopain.core.weights import resolve
 from neopain.faces.base import Face, FaceDetector
-from neopain.weights import resolve
 
 
 class YuNetDetector(FaceDetector):

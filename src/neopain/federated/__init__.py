@@ -3,7 +3,7 @@ apps, the simulation with its central and single-site comparisons, the deploymen
 
 from __future__ import annotations
 
-from neopain.lazy import lazy_api
+from neopain.core.lazy import lazy_api
 
 # Each public name and the module defining it; other stages import these names from here only.
 _API = {

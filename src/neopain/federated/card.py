@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from neopain.atomic import atomic_write_bytes
+from neopain.core.atomic import atomic_write_bytes
 from neopain.evaluate import INTENDED_USE, LIMITS, SYNTHETIC_LIMIT
 
 SCHEMA = "neopain.federated_card/1"

@@ -8,7 +8,7 @@ import ipaddress
 from collections.abc import Sequence
 from pathlib import Path
 
-from neopain.atomic import atomic_write_bytes
+from neopain.core.atomic import atomic_write_bytes
 
 DAYS = 365
 

@@ -37,7 +37,7 @@ def site_faces(site: Site, part: str, size: int, actions: Sequence[str], seed: i
 
 
 def _model(config: Any, arrays: Any) -> Any:
-    from neopain.preprocess import ModelConfig
+    from neopain.pixels.preprocess import ModelConfig
     from neopain.train import model_from_config
 
     model = model_from_config(ModelConfig.from_json(str(config["model-config"])))
@@ -48,7 +48,7 @@ def _model(config: Any, arrays: Any) -> Any:
 def _train_config(config: Any) -> Any:
     import json
 
-    from neopain.preprocess import HeadConfig
+    from neopain.pixels.preprocess import HeadConfig
     from neopain.train import TrainConfig
 
     data = json.loads(str(config["train-config"]))

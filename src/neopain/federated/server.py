@@ -184,7 +184,7 @@ def read_state(out_dir: Path, plan: FederationPlan) -> dict[str, Any] | None:
 def save_state(out_dir: Path, plan: FederationPlan, model: Any, done: int, journal: list) -> None:
     import torch
 
-    from neopain.atomic import atomic_write_bytes
+    from neopain.core.atomic import atomic_write_bytes
 
     buffer = io.BytesIO()
     torch.save({"plan": plan.to_json(), "model": model.state_dict(), "config": model.cfg.to_dict(),
@@ -238,7 +238,7 @@ def run_federation(grid: Any, plan: FederationPlan, on_round: Callable[[int], No
     journal: list[dict[str, Any]] = []
     done = 0
     if state is not None:
-        from neopain.preprocess import ModelConfig
+        from neopain.pixels.preprocess import ModelConfig
 
         model = model_from_config(ModelConfig.from_dict(state["config"]))
         model.load_state_dict(state["model"])

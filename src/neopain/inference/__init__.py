@@ -5,7 +5,7 @@ with an instrument over its windows (JSON / HTML report with an SVG timeline).
 
 from __future__ import annotations
 
-from neopain.lazy import lazy_api
+from neopain.core.lazy import lazy_api
 
 # Each public name and the module defining it; other stages import these names from here only.
 _API = {

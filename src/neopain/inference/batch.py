@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from neopain.atomic import atomic_write_bytes
-from neopain.imageio import ImageError, is_image_file
-from neopain.nfcs import ACTIONS
-from neopain.videoio import probe, read_frames
+from neopain.core.atomic import atomic_write_bytes
+from neopain.pixels.imageio import ImageError, is_image_file
+from neopain.pixels.videoio import probe, read_frames
+from neopain.scales.nfcs import ACTIONS
 
 ROW_FIELDS = ("source", "frame", "time_ms", "status", "reason", "label", "probability", "confidence",
               "raw_probability", "box_x", "box_y", "box_w", "box_h", "decode_ms", "detect_ms", "crop_ms",

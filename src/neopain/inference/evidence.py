@@ -2,7 +2,7 @@
 of the face is blurred away (occlusion, Zeiler & Fergus 2014), in one ONNX Runtime batch of 1 + 5 crops.
 
 The region whose blurring drops an action most is where the model reads that action; on the synthetic
-truth that should be the action's own region (``neopain.nfcs.ACTION_REGION``; bench/nfcs_evidence.py).
+truth that should be the action's own region (``neopain.scales.nfcs.ACTION_REGION``; bench/nfcs_evidence.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from neopain.faces import (
     transform_points,
 )
 from neopain.inference.model import OnnxClassifier
-from neopain.nfcs import REGIONS
+from neopain.scales.nfcs import REGIONS
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from neopain.preprocess import ConfigError, ModelConfig, preprocess_batch
+from neopain.pixels.preprocess import ConfigError, ModelConfig, preprocess_batch
 
 META_CONFIG = "neopain.config"
 META_MODEL_ID = "neopain.model_id"

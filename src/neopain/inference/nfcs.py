@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from neopain.nfcs import PRESENT_AT, nfcs_version
+from neopain.scales.nfcs import PRESENT_AT, nfcs_version
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """A video observed with an NFCS model: every sampled frame read (face found, P(pain), each action), then an
-instrument scored over consecutive observation windows (``neopain.windows``), torch-free.
+instrument scored over consecutive observation windows (``neopain.scales.windows``), torch-free.
 
 The model proposes the facial items; the items a nurse enters (PIPP-R's heart rate, SpO2, gestational age,
 state) are unknown here unless given, so such a window gets its proposals and no total, never a guessed
@@ -19,9 +19,9 @@ import numpy as np
 
 from neopain.inference.model import ModelFileError
 from neopain.inference.predictor import Assessment, Predictor
-from neopain.instruments import Instrument, InstrumentError, check_values, instrument
-from neopain.videoio import VideoInfo, probe, read_frames
-from neopain.windows import FrameReading, WindowError, WindowScore, readings_around, score_window
+from neopain.pixels.videoio import VideoInfo, probe, read_frames
+from neopain.scales.instruments import Instrument, InstrumentError, check_values, instrument
+from neopain.scales.windows import FrameReading, WindowError, WindowScore, readings_around, score_window
 
 T = TypeVar("T")
 Progress = Callable[[Iterable[T], str, int | None], Iterable[T]]

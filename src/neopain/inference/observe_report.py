@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from neopain import __version__
-from neopain.atomic import atomic_write_text
+from neopain.core.atomic import atomic_write_text
 from neopain.inference.observe import PROPOSES, Observation, ObservedFrame
 from neopain.inference.timeline import Series, Shade, timeline_svg
-from neopain.instruments import GRIMACE, Share
-from neopain.windows import WindowScore, tracks
+from neopain.scales.instruments import GRIMACE, Share
+from neopain.scales.windows import WindowScore, tracks
 
 REPORT_SUFFIXES = (".json", ".html", ".htm")
 SYNTHETIC_NOTE = "This model was trained on synthetic faces only: a demonstration, not for clinical use."

@@ -28,14 +28,14 @@ from neopain.faces import (
     transform_points,
     upright_detector,
 )
-from neopain.imageio import ImageError, decode_image
 from neopain.inference.model import META_CROP, ModelFileError, OnnxClassifier
 from neopain.inference.nfcs import NfcsReading, read_nfcs
 from neopain.inference.quality import REASONS as QUALITY_REASONS
 from neopain.inference.quality import QualityGate, crop_reason, detection_reason
 from neopain.inference.ward import WARD_REASONS, WardGate, WardReading, frame_light, read_ward
-from neopain.nfcs import ACTION_REGION
-from neopain.preprocess import ModelConfig
+from neopain.pixels.imageio import ImageError, decode_image
+from neopain.pixels.preprocess import ModelConfig
+from neopain.scales.nfcs import ACTION_REGION
 
 __all__ = ["REASONS", "STAGES", "Assessment", "ImageError", "ModelFileError", "Predictor", "QualityGate"]
 

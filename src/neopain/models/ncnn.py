@@ -14,7 +14,7 @@ from torch import nn
 
 from neopain.models.painnet import PainNet
 from neopain.models.registry import ModelError, register
-from neopain.preprocess import HeadConfig, ModelConfig
+from neopain.pixels.preprocess import HeadConfig, ModelConfig
 
 
 def _conv_block(cin: int, cout: int, kernel: int, pool: int) -> list[nn.Module]:

@@ -1,4 +1,4 @@
-"""The torch twin of ``neopain.preprocess.normalize_nhwc``: same numbers, on whatever device the batch is."""
+"""The torch twin of ``neopain.pixels.preprocess.normalize_nhwc``: same numbers, on whatever device the batch is."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import torch
 
-from neopain.preprocess import ModelConfig
+from neopain.pixels.preprocess import ModelConfig
 
 
 @lru_cache(maxsize=16)

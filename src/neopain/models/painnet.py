@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from neopain.preprocess import HeadConfig, ModelConfig
+from neopain.pixels.preprocess import HeadConfig, ModelConfig
 
 
 def build_head(in_features: int, head: HeadConfig, classes: int = 2) -> nn.Sequential:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from neopain.models.painnet import PainNet
-from neopain.preprocess import HeadConfig
+from neopain.pixels.preprocess import HeadConfig
 
 
 class ModelBuilder(Protocol):

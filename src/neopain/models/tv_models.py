@@ -14,7 +14,7 @@ from torch import nn
 
 from neopain.models.painnet import PainNet
 from neopain.models.registry import ModelError, register
-from neopain.preprocess import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, HeadConfig, ModelConfig
+from neopain.pixels.preprocess import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, HeadConfig, ModelConfig
 
 TORCHVISION_LICENCE = "torchvision ImageNet weights, BSD-3-Clause (trained on ImageNet: research use terms)"
 
@@ -26,7 +26,7 @@ def _weights_on_disk(model: str, weights: Any, weights_path: str | None) -> dict
         file = Path(weights_path)
     else:
         file = Path(torch.hub.get_dir()) / "checkpoints" / filename
-    from neopain.config import get_settings
+    from neopain.core.config import get_settings
 
     allow = get_settings().allow_download
     if not file.is_file():

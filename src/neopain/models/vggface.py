@@ -19,7 +19,7 @@ from torch import nn
 
 from neopain.models.painnet import PainNet
 from neopain.models.registry import ModelError, register
-from neopain.preprocess import VGGFACE_MEAN_BGR, HeadConfig, ModelConfig
+from neopain.pixels.preprocess import VGGFACE_MEAN_BGR, HeadConfig, ModelConfig
 
 # (group, convolutions, output channels) of VGG16.
 VGG16_GROUPS = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
@@ -137,7 +137,7 @@ def _default_weights_file() -> Path | None:
     """The first official VGG-Face file in NEOPAIN_MODELS_DIR, if the user has put one there."""
     import os
 
-    from neopain.config import get_settings
+    from neopain.core.config import get_settings
 
     folder = os.environ.get("NEOPAIN_MODELS_DIR") or get_settings().models_dir
     if not folder:

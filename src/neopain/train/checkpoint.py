@@ -11,12 +11,12 @@ from typing import Any
 
 import torch
 
-from neopain.atomic import atomic_write_bytes, atomic_write_text
-from neopain.augment import Augmenter
+from neopain.core.atomic import atomic_write_bytes, atomic_write_text
 from neopain.faces import CropSettings
 from neopain.models import ModelError, PainNet, create_model
-from neopain.nfcs import LABELS
-from neopain.preprocess import ModelConfig
+from neopain.pixels.augment import Augmenter
+from neopain.pixels.preprocess import ModelConfig
+from neopain.scales.nfcs import LABELS
 
 CHECKPOINT_KEYS = ("model", "config", "optimizer", "epoch", "phase", "history", "manifest_hash", "seed")
 

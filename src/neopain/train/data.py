@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from neopain.data import Sample, nfcs_table, resolve_path
-from neopain.nfcs import LABELS
-from neopain.preprocess import resize_face
+from neopain.pixels.preprocess import resize_face
+from neopain.scales.nfcs import LABELS
 
 
 class TrainDataError(ValueError):
@@ -29,7 +29,7 @@ class FaceSet:
     regions: torch.Tensor | None = None  # N x 1 x S x S uint8, 1 inside an NFCS region (the region prior)
     # N x (A + 1) float: each action's 0/1 label then the NFCS score; NaN where a row does not code it.
     nfcs: torch.Tensor | None = None
-    # N x R float, R = ``neopain.nfcs.REGIONS`` in order: 1 where the region shows, 0 hidden, NaN unknown.
+    # N x R float, R = ``neopain.scales.nfcs.REGIONS`` in order: 1 where the region shows, 0 hidden, NaN unknown.
     visible: torch.Tensor | None = None
 
     def __len__(self) -> int:
@@ -141,7 +141,7 @@ def load_faces(
 ) -> FaceSet:
     """Read, resize (``preprocess.resize_face``, as serving does) and stack the faces on ``device``; with
     ``actions``, their NFCS targets too (``nfcs_targets``); with ``visible`` regions, whether each shows."""
-    from neopain.imageio import ImageError, read_image  # OpenCV/Pillow only where faces are read
+    from neopain.pixels.imageio import ImageError, read_image  # OpenCV/Pillow only where faces are read
 
     files = face_files(samples, manifest_file)
     images = np.empty((len(files), size, size, 3), np.uint8)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from neopain.augment import Augmenter, AugmentPlan, offline_copies
 from neopain.models import PainNet, channel_affine, normalize_bgr, normalize_model_order
+from neopain.pixels.augment import Augmenter, AugmentPlan, offline_copies
 from neopain.train.data import FaceSet
 from neopain.train.prior import RegionPrior, region_penalty
 

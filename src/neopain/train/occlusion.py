@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from neopain.faces import occluded
-from neopain.nfcs import ACTION_REGION, REGIONS
+from neopain.scales.nfcs import ACTION_REGION, REGIONS
 from neopain.train.data import FaceSet
 
 

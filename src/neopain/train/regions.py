@@ -24,7 +24,7 @@ from PIL import Image
 
 from neopain.data import Sample, resolve_path
 from neopain.faces import CropSettings, landmarks_in_crop, place_regions, read_crop_file, scale_points
-from neopain.nfcs import REGIONS, region_bit
+from neopain.scales.nfcs import REGIONS, region_bit
 
 REGION_SOURCES = ("auto", "mask", "placed")
 
@@ -56,7 +56,7 @@ def _true_parts(sample: Sample, manifest_file: str | Path, size: int) -> np.ndar
         raise RegionMaskError(
             f"{file} (row for {sample.path}): mask is {mask.shape[1]}x{mask.shape[0]}, its face {width}x{height}"
         )
-    # Each pixel's value holds one bit per region (neopain.nfcs.region_bit).
+    # Each pixel's value holds one bit per region (neopain.scales.nfcs.region_bit).
     return np.stack([cv2.resize(((mask & region_bit(r)) > 0).astype(np.uint8), (size, size),
                                 interpolation=cv2.INTER_NEAREST) for r in REGIONS])
 
@@ -82,7 +82,7 @@ def _placed_parts(sample: Sample, crop: CropSettings, size: int) -> np.ndarray:
 def region_parts(
     samples: Sequence[Sample], manifest_file: str | Path, size: int, source: str = "auto"
 ) -> tuple[np.ndarray, str]:
-    """N x R x size x size uint8: each face's five NFCS regions (``neopain.nfcs.REGIONS`` order); the source."""
+    """N x R x size x size uint8: each face's five NFCS regions (``neopain.scales.nfcs.REGIONS`` order); the source."""
     source = resolve_source(samples, source)
     parts = np.zeros((len(samples), len(REGIONS), size, size), np.uint8)
     if source == "mask":

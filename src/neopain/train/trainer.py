@@ -20,12 +20,12 @@ from typing import Any
 
 import torch
 
-from neopain.augment import AUGMENT_MODES, Augmenter
 from neopain.data import Sample, manifest_hash
 from neopain.faces import read_crop_file
 from neopain.models import PainNet, create_model
-from neopain.nfcs import ACTIONS, DEFAULT_VERSION, REGIONS, nfcs_version
-from neopain.preprocess import HeadConfig, ModelConfig
+from neopain.pixels.augment import AUGMENT_MODES, Augmenter
+from neopain.pixels.preprocess import HeadConfig, ModelConfig
+from neopain.scales.nfcs import ACTIONS, DEFAULT_VERSION, REGIONS, nfcs_version
 from neopain.train.checkpoint import (
     CheckpointError,
     check_resume,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from neopain.data import Sample
-from neopain.preprocess import HeadConfig
+from neopain.pixels.preprocess import HeadConfig
 from neopain.train.checkpoint import write_text
 from neopain.train.trainer import TrainConfig, train
 

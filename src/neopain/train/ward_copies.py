@@ -19,7 +19,7 @@ import torch
 
 from neopain.data import Sample
 from neopain.faces import LandmarkError, place_regions
-from neopain.nfcs import ACTION_REGION, REGIONS
+from neopain.scales.nfcs import ACTION_REGION, REGIONS
 from neopain.train.data import FaceSet
 from neopain.train.occlusion import copied_visibility, with_copies
 

@@ -14,7 +14,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from neopain.app.core.storage import ImageStore, ImageStoreError, explanation_name
-from neopain.log import get_logger
+from neopain.core.log import get_logger
 
 log = get_logger(__name__)
 

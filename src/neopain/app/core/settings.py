@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from neopain.app.core.secret import MIN_KEY_CHARS
 from neopain.app.core.sessions import Lifetimes
-from neopain.config import Settings
+from neopain.core.config import Settings
 
 ROLES: tuple[str, ...] = ("nurse", "researcher", "admin")
 # Roles that work with patients; the admin manages accounts and the audit, never sees names or faces.

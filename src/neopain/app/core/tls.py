@@ -7,7 +7,7 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from neopain.atomic import atomic_write_bytes
+from neopain.core.atomic import atomic_write_bytes
 
 CERT_FILE = "neopain-cert.pem"
 KEY_FILE = "neopain-key.pem"

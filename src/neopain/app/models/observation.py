@@ -28,7 +28,7 @@ class BabyBaseline(Base):
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=opaque_id)
     baby_id: Mapped[int] = mapped_column(ForeignKey("babies.id", ondelete="CASCADE"), index=True)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    means: Mapped[dict] = mapped_column(JSON)  # action -> mean smoothed probability (neopain.windows)
+    means: Mapped[dict] = mapped_column(JSON)  # action -> mean smoothed probability (neopain.scales.windows)
     frames: Mapped[int] = mapped_column(Integer)  # face frames it rests on
     model_id: Mapped[str] = mapped_column(String(128))  # the model that read it: only its readings compare
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from neopain.app.core.audit import audit
 from neopain.app.models import Baby, BabyBaseline, User, utcnow
-from neopain.windows import BASELINE_MAX_AGE, Baseline, WindowError, check_baseline
+from neopain.scales.windows import BASELINE_MAX_AGE, Baseline, WindowError, check_baseline
 
 
 class BaselineUnusable(ValueError):
@@ -32,13 +32,13 @@ def current_baseline(db: Session, baby: Baby) -> BabyBaseline | None:
 
 
 def as_window_baseline(row: BabyBaseline) -> Baseline:
-    """The row as ``neopain.windows.Baseline`` (the means an observation's actions are coded against)."""
+    """The row as ``neopain.scales.windows.Baseline`` (the means an observation's actions are coded against)."""
     return Baseline(means={k: float(v) for k, v in row.means.items()}, recorded_at=row.recorded_at,
                     frames=row.frames)
 
 
 def is_stale(row: BabyBaseline, now: datetime | None = None) -> bool:
-    """Older than ``neopain.windows.BASELINE_MAX_AGE``: it no longer describes the baby's day."""
+    """Older than ``neopain.scales.windows.BASELINE_MAX_AGE``: it no longer describes the baby's day."""
     return (now or utcnow()) - row.recorded_at > BASELINE_MAX_AGE
 
 

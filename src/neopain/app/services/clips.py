@@ -25,9 +25,9 @@ from neopain.app.models import Baby, Observation, User, utcnow
 from neopain.app.services.baselines import BaselineUnusable, usable_baseline
 from neopain.app.services.observations import entry, propose, window_length
 from neopain.inference import DEFAULT_FPS
-from neopain.instruments import Instrument, InstrumentError, instrument
-from neopain.videoio import VIDEO_SUFFIXES, VideoError, VideoInfo, probe, read_frames
-from neopain.windows import SMOOTH_S, WindowError
+from neopain.pixels.videoio import VIDEO_SUFFIXES, VideoError, VideoInfo, probe, read_frames
+from neopain.scales.instruments import Instrument, InstrumentError, instrument
+from neopain.scales.windows import SMOOTH_S, WindowError
 
 CHUNK = 1 << 20
 STALE_S = 3600  # a temporary clip left by a crash is deleted at the next upload or housekeeping

@@ -1,5 +1,5 @@
 """The nurse's decisions on an observation window: each facial item explicitly accepted (source "model") or
-changed (source "nurse"), the other items entered; validated by ``neopain.instruments.score``.
+changed (source "nurse"), the other items entered; validated by ``neopain.scales.instruments.score``.
 
 Nothing is accepted for her: a facial item with neither decision refuses the save, naming the item.
 """
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from neopain.app.core.audit import audit
 from neopain.app.models import Baby, Observation, User, utcnow
 from neopain.app.services.observations import ObservationError
-from neopain.instruments import Instrument, InstrumentError, Item, instrument, score
+from neopain.scales.instruments import Instrument, InstrumentError, Item, instrument, score
 
 ACCEPT, CHANGE = "accept", "change"
 

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from neopain.app.core.audit import audit
 from neopain.app.core.storage import ImageStore, ImageStoreError
 from neopain.app.models import Record
-from neopain.atomic import atomic_write_bytes
+from neopain.core.atomic import atomic_write_bytes
 from neopain.data import Sample, write_manifest
-from neopain.nfcs import ACTIONS
+from neopain.scales.nfcs import ACTIONS
 
 DATASET = "ward"
 MANIFEST_NAME = "manifest.csv"

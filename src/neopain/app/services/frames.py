@@ -17,7 +17,7 @@ from neopain.app.core.storage import ImageStore
 from neopain.app.core.uploads import UploadError, check_frame
 from neopain.app.models import Assessment, Record, User
 from neopain.app.schemas import FramePublic, nfcs_public
-from neopain.imageio import ImageError
+from neopain.pixels.imageio import ImageError
 
 # Frames of one assessment are serialised so the saving rule sees them in order; rows are also locked
 # (SELECT ... FOR UPDATE) so several server processes on PostgreSQL agree.

@@ -17,9 +17,9 @@ from neopain.app.core.charts import ScorePoint, score_chart_svg
 from neopain.app.models import Observation
 from neopain.app.services.observations import readings_of, reads, window_length
 from neopain.inference import Series, Shade, timeline_svg
-from neopain.instruments import INSTRUMENTS, instrument
-from neopain.nfcs import ACTIONS
-from neopain.windows import tracks
+from neopain.scales.instruments import INSTRUMENTS, instrument
+from neopain.scales.nfcs import ACTIONS
+from neopain.scales.windows import tracks
 
 # The CSP refuses inline styles: app.css styles svg.timeline instead of the SVG's own <style>.
 _STYLE = re.compile(r"<style>.*?</style>", re.DOTALL)

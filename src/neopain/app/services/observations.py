@@ -26,9 +26,9 @@ from neopain.app.services.baselines import (
     store_baseline,
     usable_baseline,
 )
-from neopain.instruments import GRIMACE, Instrument, InstrumentError, instrument
-from neopain.nfcs import nfcs_version
-from neopain.windows import FrameReading, WindowError, record_baseline, score_window
+from neopain.scales.instruments import GRIMACE, Instrument, InstrumentError, instrument
+from neopain.scales.nfcs import nfcs_version
+from neopain.scales.windows import FrameReading, WindowError, record_baseline, score_window
 
 # A frame's time (the camera's clock, from the window's start) may run this far ahead of the server's.
 CLOCK_SLACK_S = 3.0

@@ -13,8 +13,8 @@ from neopain.app.api.routes.records import record_for
 from neopain.app.core.audit import audit
 from neopain.app.core.inference import ModelUnavailable
 from neopain.app.core.storage import ImageStoreError
-from neopain.imageio import ImageError, decode_image
-from neopain.nfcs import ACTIONS
+from neopain.pixels.imageio import ImageError, decode_image
+from neopain.scales.nfcs import ACTIONS
 
 router = APIRouter(tags=["records"])
 

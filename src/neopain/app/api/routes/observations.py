@@ -21,7 +21,7 @@ from neopain.app.services.decisions import ACCEPT, CHANGE, item_views, save
 from neopain.app.services.observation_views import timeline_of
 from neopain.app.services.observations import ObservationError, end, observation_by_id, start, window_length
 from neopain.inference import PROPOSES
-from neopain.instruments import instrument
+from neopain.scales.instruments import instrument
 
 router = APIRouter(tags=["observations"])
 ERRORS = {code: {"model": ErrorPublic} for code in (401, 403, 404, 409, 422, 503)}

@@ -14,7 +14,7 @@ from neopain.app.core.audit import audit
 from neopain.app.core.storage import ImageStoreError
 from neopain.app.models import Record, User, utcnow
 from neopain.app.services.access import require_baby
-from neopain.nfcs import ACTIONS, LABELS
+from neopain.scales.nfcs import ACTIONS, LABELS
 
 router = APIRouter(tags=["records"])
 MEDIA = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}

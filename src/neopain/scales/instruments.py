@@ -14,7 +14,7 @@ from itertools import pairwise
 from numbers import Integral
 from typing import Literal
 
-from neopain.nfcs import VERSIONS, NfcsVersion
+from neopain.scales.nfcs import VERSIONS, NfcsVersion
 
 # A facial item reading the share of frames whose NFCS reading is a grimace (the version's pain threshold of
 # actions present or more, windows.py).

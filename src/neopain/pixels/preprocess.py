@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from neopain.nfcs import LABELS, REGIONS, NfcsError, check_action, nfcs_version
+from neopain.scales.nfcs import LABELS, REGIONS, NfcsError, check_action, nfcs_version
 
 CHANNEL_ORDERS = ("RGB", "BGR")
 
@@ -66,11 +66,11 @@ class ModelConfig:
     licence: str = ""
     finetune_stages: tuple[str, ...] = ()
     from_scratch: bool = False  # True: the backbone trains in phase 1 too (no pretrained features)
-    # NFCS outputs beside P(pain): one sigmoid per action (in neopain.nfcs.ACTIONS order) and an action
+    # NFCS outputs beside P(pain): one sigmoid per action (in neopain.scales.nfcs.ACTIONS order) and an action
     # count; empty = a pain-only model. ``nfcs_version`` names the version whose rule makes the score.
     actions: tuple[str, ...] = ()
     nfcs_version: str = ""
-    # The NFCS regions (``neopain.nfcs.REGIONS`` order) whose visibility the model reads, one sigmoid each:
+    # The NFCS regions (``neopain.scales.nfcs.REGIONS`` order) whose visibility the model reads, one sigmoid each:
     # the ward's gate asks it which regions a mask, a shield or a hand hides. Empty: no such output.
     visible: tuple[str, ...] = ()
 

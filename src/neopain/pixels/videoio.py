@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from neopain.atomic import atomic_path
+from neopain.core.atomic import atomic_path
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 # A frame rate above this is a container's time base, not a camera's.

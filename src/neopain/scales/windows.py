@@ -16,7 +16,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from neopain.instruments import (
+from neopain.scales.instruments import (
     GRIMACE,
     Instrument,
     InstrumentScore,
@@ -26,7 +26,7 @@ from neopain.instruments import (
     propose,
     score,
 )
-from neopain.nfcs import ACTIONS, DEFAULT_VERSION, PRESENT_AT, check_action, nfcs_version
+from neopain.scales.nfcs import ACTIONS, DEFAULT_VERSION, PRESENT_AT, check_action, nfcs_version
 
 # Centred moving median over t +- SMOOTH_S / 2 within a readable stretch (frames with no unread one between):
 # a one-frame misread cannot flip a reading, (unlike a mean) an onset stays where it was, and reaching only

@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from neopain.config import get_settings
+from neopain.core.config import get_settings
 
 
 @dataclass(frozen=True)
