@@ -7,6 +7,7 @@ found, lost and duplicated records (goal 0 and 0).
 
     python bench/load.py --cameras 8 --fps 2 --duration 60 --out bench/load.json
     python bench/load.py --workers 2 --postgres   # the multi-process deployment
+    python bench/load.py --lockstep               # all cameras in step: a burst at every frame interval
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="data dir for the server (default: temp)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--lockstep", action="store_true",
+                        help="every camera sends at the same moment (default: each at its own seeded phase)")
     add_server_options(parser)
     args = parser.parse_args()
     if not 1 <= args.cameras <= 64 or not 0 < args.fps <= 30 or not 0 < args.duration <= 3600:
@@ -44,11 +47,14 @@ def main() -> None:
         try:
             report = load_run(
                 server, "camera", password, cameras=args.cameras, fps=args.fps, duration_s=args.duration,
-                script=Script(face, no_face, seed=args.seed),
+                script=Script(face, no_face, seed=args.seed, lockstep=args.lockstep),
             )  # fmt: skip
         finally:
             server.stop()
-    report.update(model=str(model), workers=args.workers, database="postgresql" if args.postgres else "sqlite")
+    report.update(
+        phases="lockstep" if args.lockstep else "seeded", model=str(model), workers=args.workers,
+        database="postgresql" if args.postgres else "sqlite",
+    )  # fmt: skip
     emit(report, args.out)
 
 

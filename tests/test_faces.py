@@ -77,6 +77,28 @@ def test_no_face_in_a_blank_image(detectors: dict) -> None:
     assert all(detectors[name].detect(blank) == [] for name in detectors)
 
 
+def test_yunet_kept_networks_answer_as_a_fresh_one(astronaut: np.ndarray) -> None:
+    """One network per padded input shape: every size, in any order, gets the faces a new network finds."""
+    from neopain.faces import yunet
+
+    kept = yunet.YuNetDetector(max_side=None)
+    sizes = [(160, 120), (120, 160), (320, 240), (150, 118), (240, 320), (333, 250), (160, 120), (512, 512)]
+    for width, height in sizes:
+        image = cv2.resize(astronaut, (width, height), interpolation=cv2.INTER_AREA)
+        fresh = yunet.YuNetDetector(max_side=None).detect(image)
+        again = kept.detect(image)
+        assert len(again) == len(fresh) >= (1 if min(width, height) >= 240 else 0)
+        for a, b in zip(again, fresh, strict=True):
+            np.testing.assert_allclose(a.box, b.box, atol=1e-4)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-4)
+            assert a.score == pytest.approx(b.score, abs=1e-5)
+    padded = {yunet.padded_shape(w, h) for w, h in sizes}
+    assert set(kept._nets) == padded | {yunet.padded_shape(320, 320)}
+    for width in range(32, 32 * (yunet.NETS_KEPT + 4), 32):
+        kept.detect(np.full((64, width, 3), 127, np.uint8))
+    assert len(kept._nets) == yunet.NETS_KEPT
+
+
 def test_torch_and_onnx_retinaface_agree(detectors: dict, astronaut: np.ndarray) -> None:
     image = astronaut[30:330, 90:497]  # odd size, not a multiple of the strides
     torch_out = detectors["retinaface"].raw_outputs(image)

@@ -146,10 +146,17 @@ def _lights(
     return None, blue_over_red, chroma
 
 
+LIGHT_SAMPLE_SIDE = 160
+
+
 def frame_light(frame_bgr: np.ndarray, gate: WardGate | None = None) -> str | None:
     """The light of a whole frame in which no face was found: said rather than "no face", since the lamps
     or the night camera are often why the detector failed."""
     gate = gate or WardGate()
+    # Means and a spread over the whole frame: every n-th pixel (about 160 on the longer side) tells them
+    # as well as all 300,000, at a sixteenth of the Lab conversion's cost.
+    step = max(1, max(frame_bgr.shape[:2]) // LIGHT_SAMPLE_SIDE)
+    frame_bgr = frame_bgr[::step, ::step]
     light = _lights(frame_bgr, gate.frame_max_grey_chroma, gate.frame_blue_over_red)[0]
     if light == "infrared" and float(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).std()) < gate.frame_min_contrast:
         return None  # a blank grey frame (a covered lens, a wall) shows nothing, not a night camera

@@ -125,6 +125,9 @@ class Script:
     per_assessment: int = 6
     retry_rate: float = 0.1
     seed: int = 0
+    # Phones picked up one by one are not in step: each camera starts at its own (seeded) moment of the
+    # frame interval. ``lockstep`` starts them all at once, so every interval begins with a burst of all.
+    lockstep: bool = False
 
     def frame(self, index: int) -> bytes:
         # Mostly faces (each new assessment saves its first face), some frames without one.
@@ -137,6 +140,8 @@ async def run_camera(
     """Post frames at ``fps`` for ``duration_s``; bounded by the duration and the frame count."""
     rng = random.Random(script.seed * 1000 + camera_index)
     n_frames = max(1, int(fps * duration_s))
+    phase = 0.0 if script.lockstep else random.Random(f"phase {script.seed} {camera_index}").random() / fps
+    await asyncio.sleep(phase)
     began = time.perf_counter()
     for index in range(n_frames):
         if index % script.per_assessment == 0:

@@ -87,8 +87,15 @@ def load_run(server: ServerProcess, username: str, password: str, *, cameras: in
         "latency_ms_p50": percentile(ledger.latencies_ms, 50),
         "latency_ms_p95": percentile(ledger.latencies_ms, 95),
         "latency_ms_max": round(max(ledger.latencies_ms), 1) if ledger.latencies_ms else None,
+        # The model's own time per frame, as the server timed it: the rest of the latency is waiting.
+        "model_ms_p50": percentile(_model_ms(ledger), 50),
+        "model_ms_p95": percentile(_model_ms(ledger), 95),
         **verify(server, ledger),
     }
+
+
+def _model_ms(ledger: Ledger) -> list[float]:
+    return [float(a["processing_ms"]) for a in ledger.acked.values() if a.get("processing_ms") is not None]
 
 
 @dataclass
