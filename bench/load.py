@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="data dir for the server (default: temp)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--lanes", type=int, default=1, help="the server's NEOPAIN_ASSESS_LANES")
     parser.add_argument("--lockstep", action="store_true",
                         help="every camera sends at the same moment (default: each at its own seeded phase)")
     add_server_options(parser)
@@ -41,7 +42,8 @@ def main() -> None:
     model = model_or_tiny(args.model, work / "model")
     face, no_face = phone_frames()
     with server_database(args.postgres) as db_url:
-        server = ServerProcess(work / "data", model, db_url=db_url, workers=args.workers)
+        server = ServerProcess(work / "data", model, db_url=db_url, workers=args.workers,
+                               env={"NEOPAIN_ASSESS_LANES": str(args.lanes)})
         password = prepare_user(server.data_dir, db_url=db_url)
         server.start()
         try:
@@ -52,7 +54,7 @@ def main() -> None:
         finally:
             server.stop()
     report.update(
-        phases="lockstep" if args.lockstep else "seeded", model=str(model), workers=args.workers,
+        phases="lockstep" if args.lockstep else "seeded", model=str(model), workers=args.workers, lanes=args.lanes,
         database="postgresql" if args.postgres else "sqlite",
     )  # fmt: skip
     emit(report, args.out)

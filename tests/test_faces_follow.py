@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from neopain.faces import Face, FaceDetector, RotatingDetector, create_detector, turn_face, turn_image
-from neopain.faces.rotate import FOLLOW_RECHECK, Followed, follow_window
+from neopain.faces.rotate import FOLLOW_COAST, FOLLOW_RECHECK, Followed, follow_window
 from neopain.pixels.imageio import decode_image
 from tests._export_helpers import astronaut_bgr
 from tests.test_faces_rotate import Counting
@@ -92,6 +92,34 @@ def test_a_face_that_jumps_away_is_searched_for_again(yunet, frame) -> None:
     faces = follow.detect(jumped)
     assert counting.calls > 1  # the window was empty: every turn again
     assert faces and faces[0].iou(RotatingDetector(yunet).detect(jumped)[0]) > 0.8
+
+
+def test_a_face_hidden_for_a_frame_is_found_again_in_its_window(yunet, frame) -> None:
+    counting = Counting(yunet)
+    follow = RotatingDetector(counting, mode="follow", search_sides=SEARCH)
+    first = follow.detect(frame)[0]
+    assert follow.detect(np.full_like(frame, 110)) == []  # a hand over the lens
+    assert follow.memory().lost == 1
+    counting.calls = 0
+    again = follow.detect(frame)
+    assert counting.calls == 1  # one look in the lost face's window, no search
+    assert again[0].iou(first) > 0.8 and follow.memory().lost == 0
+
+
+def test_a_lost_face_s_roll_alone_is_searched_in_the_larger_copy_until_it_is_forgotten(yunet, frame) -> None:
+    counting = Counting(yunet)
+    follow = RotatingDetector(counting, mode="follow", search_sides=SEARCH)
+    follow.detect(turn_image(frame, 90))
+    angle = follow.memory().angle
+    blank = np.full((480, 640, 3), 110, np.uint8)
+    calls = []
+    for _ in range(FOLLOW_COAST + 1):
+        counting.calls = 0
+        assert follow.detect(blank) == []
+        calls.append(counting.calls)
+    # Kept in mind: its window, the 160 px copy at every turn, the 320 px copy at its roll; then forgotten.
+    assert calls == [1 + 4 + 1] * FOLLOW_COAST + [4 + 4]
+    assert follow.memory() is None and angle in (90, 270)
 
 
 def test_one_predictor_follows_each_camera_from_its_own_last_face(tmp_path, frame) -> None:

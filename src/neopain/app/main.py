@@ -81,7 +81,7 @@ def create_app(settings: AppSettings | None = None, predictor: PredictorLike | N
         settings=settings,
         engine=engine,
         sessions=sessions,
-        predictor=PredictorHolder(predictor, settings.model_path, settings.detector),
+        predictor=PredictorHolder(predictor, settings.model_path, settings.detector, settings.assess_lanes),
         images=images,
         templates=Jinja2Templates(directory=HERE / "templates"),
         tz=ZoneInfo(settings.timezone),

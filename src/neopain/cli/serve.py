@@ -87,7 +87,8 @@ def serve(
         settings = _settings(model, https=pair is not None, explain_checkpoint=explain_checkpoint,
                              accept_empty_database=accept_empty_database)
         # One process migrates, checks and quarantines before any worker starts.
-        predictor = load_predictor(settings.model_path, settings.detector) if settings.model_path else None
+        predictor = (load_predictor(settings.model_path, settings.detector, settings.assess_lanes)
+                     if settings.model_path else None)
         application = create_app(settings, predictor if workers == 1 else None)
     scheme = "https" if pair else "http"
     shown = "localhost" if host in ("127.0.0.1", "::1") else host

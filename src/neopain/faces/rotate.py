@@ -36,8 +36,13 @@ ROTATION_MODES = ("off", "missing", "always", "follow")
 last frame's roll, looked for only around the last face (``FOLLOW_WINDOW`` times its size, shrunk so the
 face at most ``LOOK_FACE_PX`` pixels: the resolution the face needs), every roll on the whole frame
 again when it finds no face as good, and every ``FOLLOW_RECHECK`` frames (a face entering the picture
-elsewhere, a rival face, is noticed then)."""
+elsewhere, a rival face, is noticed then). A camera that has just lost its face keeps it in mind for
+``FOLLOW_COAST`` frames: the next frame looks in the lost face's window first, and while it is kept in
+mind the whole-frame search compares the larger copies (the small faces') at the lost face's roll only:
+a face big enough for the smallest copy is found at any roll at once, a small one at another roll once the
+lost face is forgotten."""
 FOLLOW_RECHECK = 10
+FOLLOW_COAST = 2  # frames without the face it is kept in mind for (2 frames/s: a second)
 FOLLOW_SCORE_DROP = 0.1  # the followed roll's face may score this much below the roll's last best
 FOLLOW_WINDOW = 2.0  # side of the window around the last face, in face sizes
 LOOK_FACE_PX = 128  # a face looked at in its window is shrunk to this (YuNet reads faces from 20 px)
@@ -171,6 +176,7 @@ class Followed:
     score: float
     face: Face
     since_check: int = 0
+    lost: int = 0  # frames since the face was last seen (0: seen in the last one)
 
 
 class RotatingDetector(FaceDetector):
@@ -215,13 +221,21 @@ class RotatingDetector(FaceDetector):
     def detect_turn(self, image_bgr: np.ndarray) -> tuple[list[Face], int]:
         """The faces of the best roll, in the original pixels and best score first, and that roll."""
         check_image(image_bgr)
-        followed = self._follow(image_bgr) if self.mode == "follow" else None
+        if self.mode != "follow":
+            return self._search(image_bgr)
+        followed = self._follow(image_bgr)
         if followed is not None:
             return followed
-        faces, angle = self._search(image_bgr)
-        if self.mode == "follow":
-            chosen = choose_face(faces)
-            self._followed = None if chosen is None else Followed(angle, faces[0].score, chosen)
+        state = self._followed
+        lost_roll = None if state is None or state.since_check >= FOLLOW_RECHECK - 1 else state.angle
+        faces, angle = self._search(image_bgr, lost_roll)
+        chosen = choose_face(faces)
+        if chosen is not None:
+            self._followed = Followed(angle, faces[0].score, chosen)
+        elif lost_roll is not None and state is not None and state.lost + 1 < FOLLOW_COAST:
+            self._followed = replace(state, lost=state.lost + 1)
+        else:
+            self._followed = None
         return faces, angle
 
     def reset(self) -> None:
@@ -234,18 +248,26 @@ class RotatingDetector(FaceDetector):
     def restore(self, memory: object | None) -> None:
         self._followed = memory if isinstance(memory, Followed) else None
 
-    def _best_roll(self, image_bgr: np.ndarray, first: list[Face] | None = None) -> tuple[list[Face], int]:
-        """The faces of the best-scored roll (``first``: those found as it is), in ``image_bgr``'s pixels."""
-        best, best_angle = (self.detector.detect(image_bgr) if first is None else first), 0
-        for degrees in self.angles[1:]:
-            faces = self.detector.detect(roll_image(image_bgr, degrees)[0])
+    def _best_roll(
+        self, image_bgr: np.ndarray, first: list[Face] | None = None, angles: tuple[int, ...] | None = None
+    ) -> tuple[list[Face], int]:
+        """The faces of the best-scored roll of ``angles`` (default: every roll; ``first``: those found as
+        it is), in ``image_bgr``'s pixels."""
+        best: list[Face] = []
+        best_angle = 0
+        for degrees in self.angles if angles is None else angles:
+            if degrees == 0:
+                faces = self.detector.detect(image_bgr) if first is None else first
+            else:
+                faces = self.detector.detect(roll_image(image_bgr, degrees)[0])
             if faces and (not best or faces[0].score > best[0].score):
                 best, best_angle = faces, degrees
         height, width = image_bgr.shape[:2]
         return [unroll_face(face, best_angle, width, height) for face in best], best_angle
 
-    def _search(self, image_bgr: np.ndarray) -> tuple[list[Face], int]:
-        """Every roll on the whole image (the rule is in the class docstring)."""
+    def _search(self, image_bgr: np.ndarray, lost_roll: int | None = None) -> tuple[list[Face], int]:
+        """Every roll on the whole image (the rule is in the class docstring); ``lost_roll``: the roll of a
+        face just lost, the only one the copies after the smallest are compared at."""
         if self.mode == "missing":
             upright = self.detector.detect(image_bgr)
             return (upright, 0) if upright else self._best_roll(image_bgr, upright)
@@ -253,9 +275,10 @@ class RotatingDetector(FaceDetector):
         sides = [side for side in self.search_sides if side < max(height, width)]
         if not sides:
             return self._best_roll(image_bgr)
-        for side in sides:
+        for index, side in enumerate(sides):
             factor = side / max(height, width)
-            found, angle = self._best_roll(shrunk(image_bgr, factor))
+            angles = (lost_roll,) if lost_roll is not None and index > 0 else None
+            found, angle = self._best_roll(shrunk(image_bgr, factor), angles=angles)
             if found:
                 coarse = [face.scaled(1.0 / factor) for face in found]
                 chosen = choose_face(coarse)
@@ -287,7 +310,7 @@ class RotatingDetector(FaceDetector):
         tracked = _tracked(faces, state.face)
         if tracked is None or tracked.score < state.score - FOLLOW_SCORE_DROP:
             return None
-        self._followed = replace(state, face=tracked, since_check=state.since_check + 1)
+        self._followed = replace(state, face=tracked, since_check=state.since_check + 1, lost=0)
         return faces, state.angle
 
     def _detect(self, image_bgr: np.ndarray) -> list[Face]:

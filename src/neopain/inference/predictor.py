@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,11 @@ def _landmarks(face: Face) -> list[list[float]] | None:
     return None if face.landmarks is None else [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks]
 
 
+def _detector_factory(name: str, rotations: str) -> Callable[[], FaceDetector]:
+    """Builds the detector called ``name``, looking at the quarter turns as ``rotations`` says."""
+    return lambda: upright_detector(create_detector(name), rotations, search_sides=SEARCH_SIDES)
+
+
 def crop_settings_from(classifier: OnnxClassifier) -> CropSettings:
     """The crop the training faces were cut with, if the export recorded it; the default otherwise."""
     import json
@@ -135,9 +140,11 @@ class Predictor:
         gate: QualityGate | None = None,
         threshold: float = 0.5,
         second_look: bool = True,
+        new_detector: Callable[[], FaceDetector] | None = None,
     ) -> None:
         self.classifier = classifier
         self.detector = detector
+        self._new_detector = new_detector  # how ``twin`` builds a detector like this one
         self.crop_settings = crop_settings
         self.gate = gate or QualityGate()
         self.threshold = threshold
@@ -163,13 +170,18 @@ class Predictor:
         ``neopain.faces.upright_detector``), as the phone is held at any angle. A detector object is used
         as given."""
         classifier = OnnxClassifier(model_path, threads=threads)
-        if isinstance(detector, str):
-            face_detector = upright_detector(create_detector(detector), rotations,
-                                             search_sides=SEARCH_SIDES)
-        else:
-            face_detector = detector
+        new_detector = _detector_factory(detector, rotations) if isinstance(detector, str) else None
+        face_detector = detector if new_detector is None else new_detector()
         settings = crop_settings or crop_settings_from(classifier)
-        return cls(classifier, face_detector, settings, gate, threshold)
+        return cls(classifier, face_detector, settings, gate, threshold, new_detector=new_detector)
+
+    def twin(self) -> Predictor:
+        """Another predictor on the same classifier (one ONNX Runtime session serves several threads at
+        once) with a detector and camera memories of its own: a server assesses frames side by side."""
+        if self._new_detector is None:
+            raise TypeError("this predictor was given a detector object: build it by name to have twins")
+        return Predictor(self.classifier, self._new_detector(), self.crop_settings, self.gate, self.threshold,
+                         self.second_look, new_detector=self._new_detector)
 
     @property
     def model_id(self) -> str:

@@ -42,6 +42,10 @@ class AppSettings(Settings):
     """The shared settings plus what only the server needs; every field can be set as NEOPAIN_<FIELD>."""
 
     model_path: Path | None = Field(None, description="ONNX classifier the camera uses")
+    assess_lanes: int = Field(
+        1, ge=1, le=16, description="frames assessed side by side in one process (each camera keeps to "
+        "one lane); about one per core (docs/PERFORMANCE.md, 'One server under many cameras')"
+    )
     https: bool = Field(False, description="cookies marked Secure; set when serving over TLS")
     trusted_proxies: str = Field(
         "", description="comma-separated addresses of reverse proxies that terminate TLS for the app: only "
