@@ -55,3 +55,18 @@ def test_a_predictor_without_twins_serves_in_one_lane(onnx_model) -> None:
 
     holder = PredictorHolder(ScriptedPredictor(), None, "yunet", lanes=4)
     assert {id(holder.lane(camera)[0]) for camera in CAMERAS} == {id(holder.get())}
+
+
+def test_the_setting_reaches_the_app_s_holder(tmp_path, monkeypatch) -> None:
+    from _appkit import ScriptedPredictor
+    from conftest import make_settings
+
+    from neopain.app.main import create_app
+
+    monkeypatch.setenv("NEOPAIN_ASSESS_LANES", "3")
+    settings = make_settings(tmp_path / "data")
+    assert settings.assess_lanes == 3
+    assert create_app(settings, ScriptedPredictor()).state.neopain.predictor.lanes == 3
+    monkeypatch.setenv("NEOPAIN_ASSESS_LANES", "0")
+    with pytest.raises(ValueError, match="assess_lanes"):
+        make_settings(tmp_path / "other")
