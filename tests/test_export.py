@@ -194,7 +194,12 @@ def test_training_crop_travels_from_checkpoint_to_predictor(tmp_path: Path) -> N
     _, cfg, ckpt = load_checkpoint(checkpoint)
     assert crop_for(ckpt, cfg.input_size) == CropSettings(**cut)
     assert crop_for(ckpt, cfg.input_size, margin=0.3).margin == 0.3
-    assert crop_for({}, 32) == CropSettings(size=32)  # an older checkpoint: the defaults
+    # An older checkpoint or file records no crop: its faces were cut with the margin then the default.
+    assert crop_for({}, 32) == CropSettings.unrecorded(32) == CropSettings(size=32, margin=0.25)
+    assert crop_for({"crop": {"size": 64, "align": False}}, 32) == CropSettings(32, 0.25, align=False)
+    (tmp_path / "old").mkdir()
+    unrecorded = export_checked(make_checkpoint(tmp_path / "old", steps=0), tmp_path / "old.onnx")
+    assert crop_settings_from(OnnxClassifier(unrecorded.path)).margin == 0.25
 
 
 def test_quantize_refuses_bad_requests(trained: dict, tmp_path: Path) -> None:

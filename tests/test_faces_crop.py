@@ -126,8 +126,16 @@ def test_large_downscale_does_not_alias() -> None:
     )
 
 
+def test_settings_that_record_no_margin_keep_the_old_default() -> None:
+    # Crops written while 0.25 was the default must be served and explained as they were cut.
+    assert CropSettings.from_dict({"size": 112, "align": True}) == CropSettings(112, 0.25, True)
+    assert CropSettings.from_dict({"size": 112, "margin": 0.05}).margin == 0.05
+    assert CropSettings.unrecorded(96) == CropSettings(96, 0.25)
+    assert CropSettings().margin == 0.05
+
+
 def test_crop_settings_validate_and_key() -> None:
-    assert CropSettings().key() == "size=224,margin=0.25,align=1"
+    assert CropSettings().key() == "size=224,margin=0.05,align=1"
     assert CropSettings(size=112, margin=0.1, align=True).key() == "size=112,margin=0.1,align=1"
     with pytest.raises(ValueError, match="margin"):
         CropSettings(margin=-0.1)

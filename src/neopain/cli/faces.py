@@ -67,7 +67,7 @@ def extract(
         DetectorName, typer.Option("--detector", "-d", help="face detector")
     ] = DetectorName.yunet,
     size: Annotated[int, typer.Option(help="crop side in pixels (the model's input size)")] = 224,
-    margin: Annotated[float, typer.Option(help="margin on each side, as a fraction of the box side")] = 0.25,
+    margin: Annotated[float, typer.Option(help="margin on each side, as a fraction of the box side")] = CropSettings.margin,
     align: Annotated[bool, typer.Option("--align/--no-align", help="roll the crop upright from the landmarks")] = True,
     cache_dir: Annotated[
         Path | None, typer.Option(help="crop cache (default: NEOPAIN_CACHE_DIR/faces)")

@@ -72,7 +72,7 @@ CSV_FIELDS = (
 class RunOptions:
     ig: IGSettings = field(default_factory=IGSettings)
     detector: str = "yunet"
-    margin: float | None = None  # None: the crop margin training used (the checkpoint's), else 0.25
+    margin: float | None = None  # None: the crop margin training used (the checkpoint's), else 0.25 (none recorded)
     align: bool | None = None
     batch_size: int = 8  # crops per IG call
     limit: int | None = None

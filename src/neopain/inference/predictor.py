@@ -117,12 +117,12 @@ def _detector_factory(name: str, rotations: str) -> Callable[[], FaceDetector]:
 
 
 def crop_settings_from(classifier: OnnxClassifier) -> CropSettings:
-    """The crop the training faces were cut with, if the export recorded it; the default otherwise."""
+    """The crop the training faces were cut with, if the export recorded it; an older file's otherwise."""
     import json
 
     text = classifier.metadata.get(META_CROP)
     if not text:
-        return CropSettings()
+        return CropSettings.unrecorded()
     try:
         return CropSettings.from_dict(json.loads(text))
     except (ValueError, TypeError, AttributeError) as exc:

@@ -137,12 +137,12 @@ def crop_for(
     ckpt: Mapping[str, Any], input_size: int, margin: float | None = None, align: bool | None = None
 ) -> CropSettings:
     """The CropSettings to cut faces for this checkpoint: given values, else those its training faces used
-    (``crop`` key, from ``faces extract``'s crop.json), else the defaults."""
-    trained = ckpt.get("crop") or {}
+    (``crop`` key, from ``faces extract``'s crop.json), else those of a crop that records none."""
+    trained = CropSettings.from_dict({**(ckpt.get("crop") or {}), "size": input_size})
     return CropSettings(
         size=input_size,
-        margin=margin if margin is not None else trained.get("margin", CropSettings.margin),
-        align=align if align is not None else trained.get("align", CropSettings.align),
+        margin=trained.margin if margin is None else margin,
+        align=trained.align if align is None else align,
     )
 
 

@@ -69,7 +69,7 @@ def _crop_points(sample: Sample, crop: CropSettings, size: int) -> tuple[np.ndar
 def crop_landmarks(samples: Sequence[Sample], manifest_file: str | Path, size: int) -> np.ndarray:
     """N x 5 x 2: each face's landmarks in its crop at the model's input ``size`` (the row's own points
     through the crop of ``crop.json``, or the canonical layout of its box)."""
-    crop = read_crop_file(manifest_file) or CropSettings()
+    crop = read_crop_file(manifest_file) or CropSettings.unrecorded()
     return np.stack([_crop_points(s, crop, size)[0] for s in samples]) if samples else np.zeros((0, 5, 2))
 
 
@@ -89,7 +89,7 @@ def region_parts(
         for i, sample in enumerate(samples):
             parts[i] = _true_parts(sample, manifest_file, size)
     else:
-        crop = read_crop_file(manifest_file) or CropSettings()
+        crop = read_crop_file(manifest_file) or CropSettings.unrecorded()
         for i, sample in enumerate(samples):
             parts[i] = _placed_parts(sample, crop, size)
     return parts, source
