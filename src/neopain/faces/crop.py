@@ -24,7 +24,7 @@ _PRESHRINK_BELOW = 0.5
 
 # New crops keep 5 % of the box side around the face (0.25 until 2026-12-03): the face then fills more of a
 # small input, and on the synthetic benchmark the NFCS actions read better (mean action AUC 0.866 against 0.816
-# at 0.25, docs/NFCS.md), also through a face detector's box end to end (docs/ROBUSTNESS.md).
+# at 0.25), also read end to end through a face detector's box (docs/NFCS.md, "The crop's margin").
 DEFAULT_MARGIN = 0.05
 # The margin of a crop whose settings record none: files written while 0.25 was the default.
 UNRECORDED_MARGIN = 0.25
@@ -61,7 +61,7 @@ class CropSettings:
     def unrecorded(cls, size: int = 224) -> CropSettings:
         """How faces were cut where nothing records it (a model file, faces folder or checkpoint without
         crop settings): with the margin that was the default when they were written."""
-        return cls(size=size, margin=UNRECORDED_MARGIN)
+        return cls.from_dict({"size": size})
 
 
 CROP_FILE = "crop.json"  # beside a faces manifest: how its crops were cut (training and serving must agree)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -139,10 +140,8 @@ def crop_for(
     """The CropSettings to cut faces for this checkpoint: given values, else those its training faces used
     (``crop`` key, from ``faces extract``'s crop.json), else those of a crop that records none."""
     trained = CropSettings.from_dict({**(ckpt.get("crop") or {}), "size": input_size})
-    return CropSettings(
-        size=input_size,
-        margin=trained.margin if margin is None else margin,
-        align=trained.align if align is None else align,
+    return replace(
+        trained, margin=trained.margin if margin is None else margin, align=trained.align if align is None else align
     )
 
 
