@@ -43,8 +43,14 @@ def model_or_tiny(model: Path | None, folder: Path) -> Path:
     return build_tiny_onnx(folder)
 
 
-def work_dir(given: Path | None) -> Path:
-    return given if given is not None else Path(tempfile.mkdtemp(prefix="neopain-bench-"))
+@contextmanager
+def work_dir(given: Path | None) -> Iterator[Path]:
+    """The given data dir (kept), or a temp one removed after the run (a bench run leaves no disk behind)."""
+    if given is not None:
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="neopain-bench-") as tmp:
+        yield Path(tmp)
 
 
 def add_server_options(parser) -> None:  # type: ignore[no-untyped-def]

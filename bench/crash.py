@@ -32,7 +32,13 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.cycles <= 1000:
         parser.error("keep it bounded: 1-1000 cycles")
-    work = work_dir(args.work)
+    with work_dir(args.work) as work:
+        report = _run(args, work)
+    emit(report, args.out)
+
+
+def _run(args, work: Path) -> dict:  # type: ignore[no-untyped-def]
+    """The bench in a data dir that lives as long as the run."""
     model = model_or_tiny(args.model, work / "model")
     face, no_face = phone_frames()
     began = time.perf_counter()
@@ -48,7 +54,7 @@ def main() -> None:
         )
     report.update(wall_s=round(time.perf_counter() - began, 1), workers=args.workers,
                   database="postgresql" if args.postgres else "sqlite")
-    emit(report, args.out)
+    return report
 
 
 if __name__ == "__main__":

@@ -38,7 +38,13 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.cameras <= 64 or not 0 < args.fps <= 30 or not 0 < args.duration <= 3600:
         parser.error("keep it bounded: 1-64 cameras, 0-30 fps, at most 3600 s")
-    work = work_dir(args.work)
+    with work_dir(args.work) as work:
+        report = _run(args, work)
+    emit(report, args.out)
+
+
+def _run(args, work: Path) -> dict:  # type: ignore[no-untyped-def]
+    """The bench in a data dir that lives as long as the run."""
     model = model_or_tiny(args.model, work / "model")
     face, no_face = phone_frames()
     with server_database(args.postgres) as db_url:
@@ -57,7 +63,7 @@ def main() -> None:
         phases="lockstep" if args.lockstep else "seeded", model=str(model), workers=args.workers, lanes=args.lanes,
         database="postgresql" if args.postgres else "sqlite",
     )  # fmt: skip
-    emit(report, args.out)
+    return report
 
 
 if __name__ == "__main__":
