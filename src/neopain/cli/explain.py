@@ -26,13 +26,6 @@ class Output(str, Enum):
     logit = "logit"
 
 
-class ExplainDetector(str, Enum):
-    yunet = "yunet"
-    retinaface = "retinaface"
-    retinaface_onnx = "retinaface-onnx"
-    box = "box"
-
-
 @app.command("explain")
 def explain_command(
     checkpoint: Annotated[Path, typer.Argument(help="training checkpoint (best.pt)")],
@@ -52,11 +45,12 @@ def explain_command(
         str, typer.Option(help="class to explain: predicted, or a label (pain, no_pain)")
     ] = "predicted",
     detector: Annotated[
-        ExplainDetector,
+        str,
         typer.Option(
-            help="face detector for images; for crops, where landmarks come from (box: canonical layout)"
+            help="face detector for images (yunet, retinaface, retinaface-onnx, or a tuned detector's .onnx "
+            "file); for crops, where landmarks come from (box: canonical layout)"
         ),
-    ] = ExplainDetector.yunet,
+    ] = "yunet",
     margin: Annotated[
         float | None,
         typer.Option(help="crop margin used in training (default: the checkpoint's, from faces extract)"),
@@ -95,7 +89,7 @@ def explain_command(
         )
         options = RunOptions(
             ig=ig,
-            detector=detector.value,
+            detector=detector,
             margin=margin,
             align=align,
             batch_size=batch_size,

@@ -1,4 +1,4 @@
-"""``neopain faces extract`` and ``neopain faces export-retinaface``."""
+"""``neopain faces extract``, ``neopain faces export-retinaface`` and ``neopain faces tune-detector``."""
 
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from neopain.core.weights import WeightsError
 from neopain.data import ManifestError
 from neopain.faces import (
     CropSettings,
+    DetectorDataError,
     DetectorInputError,
     ExtractSummary,
+    TuneConfig,
     create_detector,
     export_retinaface_onnx,
     extract_faces,
+    tune_from_manifest,
     upright_detector,
 )
 from neopain.pixels.imageio import ImageError
@@ -33,11 +36,7 @@ class Rotations(str, Enum):
     always = "always"
 
 
-class DetectorName(str, Enum):
-    yunet = "yunet"
-    retinaface = "retinaface"
-    retinaface_onnx = "retinaface-onnx"
-    box = "box"
+DETECTOR_HELP = "face detector: yunet, retinaface, retinaface-onnx, box, or a tuned detector's .onnx file"
 
 
 def _print_summary(summary: ExtractSummary) -> None:
@@ -63,9 +62,7 @@ def extract(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="output folder: crops/, masks/, faces.csv, missed.csv")
     ],
-    detector: Annotated[
-        DetectorName, typer.Option("--detector", "-d", help="face detector")
-    ] = DetectorName.yunet,
+    detector: Annotated[str, typer.Option("--detector", "-d", help=DETECTOR_HELP)] = "yunet",
     size: Annotated[int, typer.Option(help="crop side in pixels (the model's input size)")] = 224,
     margin: Annotated[float, typer.Option(help="margin on each side, as a fraction of the box side")] = CropSettings.margin,
     align: Annotated[bool, typer.Option("--align/--no-align", help="roll the crop upright from the landmarks")] = True,
@@ -90,10 +87,11 @@ def extract(
         settings = CropSettings(size=size, margin=margin, align=align)
         if not fps > 0:
             raise ValueError(f"--fps must be above 0, got {fps:g}")
-    with user_errors(ManifestError, WeightsError, ImageError, DetectorInputError, FileNotFoundError):
-        from neopain.inference import SEARCH_SIDES, look_again_under_lights
+    from neopain.inference import SEARCH_SIDES, look_again_under_lights
 
-        found = upright_detector(create_detector(detector.value), rotations.value, search_sides=SEARCH_SIDES)
+    with user_errors(ValueError, WeightsError, FileNotFoundError):  # ValueError: no detector of that name
+        found = upright_detector(create_detector(detector), rotations.value, search_sides=SEARCH_SIDES)
+    with user_errors(ManifestError, WeightsError, ImageError, DetectorInputError, FileNotFoundError):
         summary = extract_faces(
             manifest,
             out,
@@ -116,3 +114,21 @@ def export_retinaface(
     with user_errors(WeightsError, OSError):
         path = export_retinaface_onnx(out)
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", markup=False, highlight=False)
+
+
+@faces_app.command("tune-detector")
+def tune_detector(
+    manifest: Annotated[Path, typer.Argument(help="manifest CSV with face boxes and the five landmarks")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for detector.pth and detector.onnx")],
+    epochs: Annotated[int, typer.Option(min=1, max=200)] = TuneConfig.epochs,
+    batch_size: Annotated[int, typer.Option(min=1, max=256)] = TuneConfig.batch_size,
+    lr: Annotated[float, typer.Option(min=1e-6, max=1.0)] = TuneConfig.lr,
+    seed: Annotated[int, typer.Option()] = TuneConfig.seed,
+) -> None:
+    """Fine-tune RetinaFace MobileNet-0.25 on the manifest's faces; serve the .onnx as --detector FILE."""
+    config = TuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    with user_errors(ManifestError, WeightsError, ImageError, DetectorDataError, OSError):
+        path = tune_from_manifest(
+            manifest, out, config, progress=lambda epoch, loss: console.print(f"epoch {epoch}: loss {loss:.4f}")
+        )
+    console.print(f"wrote {path}: serve it with --detector {path}", markup=False, highlight=False)

@@ -224,7 +224,11 @@ def register_detector(name: str, target: str) -> None:
 
 
 def create_detector(name: str, **kwargs: Any) -> FaceDetector:
-    """Build a detector by name ("yunet", "retinaface", "retinaface-onnx", "box")."""
+    """Build a detector by name ("yunet", "retinaface", "retinaface-onnx", "box"), or from the path of a
+    RetinaFace ONNX file (one ``neopain faces tune-detector`` wrote)."""
+    if name.endswith(".onnx"):
+        kwargs = {"onnx_path": name, **kwargs}
+        name = "retinaface-onnx"
     if name not in _BACKENDS:
         raise ValueError(f"unknown face detector '{name}'; choose one of {', '.join(_BACKENDS)}")
     module_name, class_name = _BACKENDS[name].split(":")

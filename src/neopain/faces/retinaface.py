@@ -10,6 +10,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,13 +67,17 @@ class RetinaFaceDetector(FaceDetector):
 
 
 def export_retinaface_onnx(out_path: str | Path, weights: str | Path | None = None) -> Path:
-    """Export the checkpoint to ONNX (dynamic batch, height and width), atomically; returns the path."""
-    import torch
-
+    """Export the verified original checkpoint to ONNX; returns the path."""
     from neopain.faces.retinaface_net import load_retinaface
 
+    return export_net_onnx(load_retinaface(str(resolve(WEIGHTS_NAME, weights))), out_path)
+
+
+def export_net_onnx(net: Any, out_path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """A RetinaFace network to ONNX (dynamic batch, height and width) with ``metadata``, atomically."""
+    import torch
+
     out_path = Path(out_path)
-    net = load_retinaface(str(resolve(WEIGHTS_NAME, weights)))
     example = torch.zeros(1, 3, 320, 320)
     dynamic = {ONNX_INPUT: {0: "batch", 2: "height", 3: "width"}}
     dynamic.update({name: {0: "batch", 1: "anchors"} for name in ONNX_OUTPUTS})
@@ -93,8 +98,19 @@ def export_retinaface_onnx(out_path: str | Path, weights: str | Path | None = No
                 dynamic_axes=dynamic,
                 opset_version=ONNX_OPSET,
             )
+        if metadata:
+            _add_metadata(tmp, metadata)
         os.replace(tmp, out_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return out_path
+
+
+def _add_metadata(path: str, metadata: dict[str, str]) -> None:
+    import onnx
+
+    model = onnx.load(path)
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, path)

@@ -122,12 +122,17 @@ class RetinaFaceNet(nn.Module):
         self.BboxHead = nn.ModuleList(Head(4) for _ in range(3))
         self.LandmarkHead = nn.ModuleList(Head(10) for _ in range(3))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(box offsets, class logits, landmark offsets): what training's loss reads."""
         pyramid = self.fpn(self.body(x))
         features = [self.ssh1(pyramid[0]), self.ssh2(pyramid[1]), self.ssh3(pyramid[2])]
         loc = torch.cat([head(f) for head, f in zip(self.BboxHead, features)], dim=1)
         logits = torch.cat([head(f) for head, f in zip(self.ClassHead, features)], dim=1)
         landms = torch.cat([head(f) for head, f in zip(self.LandmarkHead, features)], dim=1)
+        return loc, logits, landms
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        loc, logits, landms = self.heads(x)
         return loc, F.softmax(logits, dim=-1), landms
 
 

@@ -6,6 +6,7 @@ keyed by the checkpoint's sha256, or given explicitly (``onnx_path``) on a machi
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -61,17 +62,24 @@ class RetinaFaceOnnxDetector(FaceDetector):
         super().__init__(max_side=max_side)
         self.params = PostprocessParams(score_threshold=score_threshold, nms_threshold=nms_threshold)
         self.onnx_path = ensure_onnx(onnx_path, weights)
+        self._digest = hashlib.sha256(self.onnx_path.read_bytes()).hexdigest()[:16]
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
+        outputs = tuple(o.name for o in self._session.get_outputs())
+        if outputs != ("loc", "conf", "landms"):
+            raise ValueError(f"{self.onnx_path}: not a RetinaFace detector (outputs {', '.join(outputs)}, "
+                             "expected loc, conf, landms)")
 
     @property
     def signature(self) -> str:
-        # Same network and decoding as "retinaface": the name differs only by the runtime.
+        # Same network and decoding as "retinaface" (the name differs only by the runtime), unless the file
+        # is another network's (a tuned detector): then its digest is part of every cached answer's key.
         p = self.params
-        return f"{super().signature},score={p.score_threshold},nms={p.nms_threshold}"
+        own = "" if self.onnx_path == cached_onnx_path() else f",file={self._digest}"
+        return f"{super().signature},score={p.score_threshold},nms={p.nms_threshold}{own}"
 
     def raw_outputs(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         loc, conf, landms = self._session.run(None, {self._input: preprocess(image_bgr)})

@@ -1,0 +1,115 @@
+"""RetinaFace MobileNet-0.25 fine-tuned on a manifest's boxes and landmarks (``neopain faces tune-detector``).
+
+A ward's own labelled pictures (or the synthetic ``--preset nicu``) teach the detector the faces YuNet and the
+original RetinaFace miss: under the phototherapy lamps with eye shields, in infrared, behind a CPAP mask. The
+result is an ONNX file served by ``RetinaFaceOnnxDetector`` (give its path wherever a detector is named).
+
+Each picture is turned by the quarter turn that brings its face closest to upright (the bedside's
+``RotatingDetector`` looks at the four turns, so the detector itself needs only to find faces within 45 degrees
+of upright), then zoomed, placed and mirrored at random from one seeded generator. Torch-free (the
+training itself is in ``detector_training``, imported when a tuning runs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from neopain.data import Sample, read_manifest, resolve_path
+from neopain.faces.base import Face
+from neopain.faces.rotate import turn_face, turn_image
+from neopain.pixels.imageio import read_image
+
+_MIRRORED = [1, 0, 2, 4, 3]  # landmark order after a horizontal flip: the eyes and mouth corners swap
+
+
+class DetectorDataError(ValueError):
+    """A manifest that cannot teach a detector (no row with a box and five landmarks)."""
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Everything that changes the tuned detector; recorded in its checkpoint and ONNX metadata."""
+
+    epochs: int = 12
+    batch_size: int = 16
+    size: int = 320  # side of the square training input
+    lr: float = 1e-4  # 1e-3, the original training's from ImageNet, unsettles the pretrained detector
+    seed: int = 0
+    face_min: float = 0.2  # the face's side in the input, as a share of it, drawn in [face_min, face_max]
+    face_max: float = 0.8
+
+
+@dataclass(frozen=True)
+class Example:
+    """One upright picture and its face: box (x, y, w, h) and (5, 2) landmarks in its pixels."""
+
+    image: np.ndarray
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray
+
+
+def quarter_turn_to_upright(landmarks: np.ndarray) -> int:
+    """The clockwise quarter turn (0, 90, 180, 270) that brings the eye line closest to level."""
+    dx, dy = landmarks[1] - landmarks[0]  # the subject's right eye to left eye points +x when upright
+    roll = math.degrees(math.atan2(dy, dx))
+    return int(-round(roll / 90.0) * 90) % 360
+
+
+def upright_example(image: np.ndarray, sample: Sample) -> Example:
+    """The picture turned so that its face is within 45 degrees of upright."""
+    assert sample.box is not None and sample.landmarks is not None
+    face = Face(*sample.box, score=1.0, landmarks=np.asarray(sample.landmarks))
+    degrees = quarter_turn_to_upright(face.landmarks)
+    height, width = image.shape[:2]
+    turned = turn_face(face, degrees, width, height)
+    return Example(turn_image(image, degrees), turned.box, np.asarray(turned.landmarks, np.float64))
+
+
+def load_examples(manifest: Path) -> list[Example]:
+    """Every row with a box and landmarks, upright; a clear error when there is none."""
+    samples = [s for s in read_manifest(manifest) if s.box is not None and s.landmarks is not None]
+    if not samples:
+        raise DetectorDataError(f"{manifest}: no row has a face box and the five landmarks (box_*, lm_* columns)")
+    return [upright_example(read_image(resolve_path(manifest, s.path)), s) for s in samples]
+
+
+def augmented(example: Example, config: TuneConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(image size x size, target (15,): box corners and landmarks relative to the size) for one draw."""
+    size = config.size
+    x, y, w, h = example.box
+    scale = rng.uniform(config.face_min, config.face_max) * size / max(w, h)
+    # The face lands anywhere it fits whole (centred when it cannot).
+    left, top = (rng.uniform(min(size - side * scale, 0.0) / 2, max(size - side * scale, 0.0)) for side in (w, h))
+    affine = np.array([[scale, 0.0, left - x * scale], [0.0, scale, top - y * scale]])
+    fill = tuple(float(v) for v in rng.uniform(40, 200, 3))
+    image = cv2.warpAffine(example.image, affine, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=fill)  # fmt: skip
+    corners = np.array([[x, y], [x + w, y + h]]) * scale + affine[:, 2]
+    points = example.landmarks * scale + affine[:, 2]
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+        corners = np.array([[size - corners[1, 0], corners[0, 1]], [size - corners[0, 0], corners[1, 1]]])
+        points = np.stack([size - points[:, 0], points[:, 1]], axis=1)[_MIRRORED]
+    gain, shift = rng.uniform(0.75, 1.25), rng.uniform(-25, 25)
+    image = np.clip(image.astype(np.float32) * gain + shift, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(image), np.concatenate([corners.ravel(), points.ravel()]) / size
+
+
+def tune_from_manifest(
+    manifest: Path, out: Path, config: TuneConfig, progress: Callable[[int, float], None] | None = None
+) -> Path:
+    """Fine-tune the original checkpoint on the manifest's faces; returns the ONNX file written in ``out``."""
+    from neopain.core.weights import resolve
+    from neopain.faces.detector_training import save_tuned, tune
+    from neopain.faces.retinaface_net import load_retinaface
+
+    examples = load_examples(manifest)
+    net = load_retinaface(str(resolve("retinaface_mobilenet0.25")))
+    tune(net, examples, config, progress)
+    return save_tuned(net, config, manifest, out)
