@@ -19,8 +19,11 @@ from neopain.export import export_checked
 from neopain.faces import DetectorDataError, create_detector, tune_from_manifest
 from neopain.faces.detector_training import match, multibox_loss, tune
 from neopain.faces.detector_tune import (
+    FACE_FREE_PHOTOS,
     TuneConfig,
     augmented,
+    epoch_pool,
+    face_free_examples,
     load_examples,
     quarter_turn_to_upright,
 )
@@ -140,3 +143,27 @@ def test_a_detector_name_or_file_that_is_none_is_refused_by_name(nicu: Path, tmp
     classifier = export_checked(make_checkpoint(tmp_path), tmp_path / "classifier.onnx").path
     with pytest.raises(ValueError, match="classifier.onnx: not a RetinaFace detector"):
         create_detector(str(classifier))
+
+
+def test_face_free_photographs_are_learnt_as_background_only(nicu: Path) -> None:
+    negatives = face_free_examples()
+    assert len(negatives) == len(FACE_FREE_PHOTOS) and all(e.box is None for e in negatives)
+    pool = epoch_pool(30, len(negatives))
+    assert pool[:30] == list(range(30)) and len(pool) == 40 and set(pool[30:]) <= set(range(30, 44))
+    assert epoch_pool(30, 0) == list(range(30))
+    rng = np.random.default_rng(5)
+    image, target = augmented(negatives[0], SMALL, rng)
+    assert image.shape == (SMALL.size, SMALL.size, 3) and np.isnan(target).all()
+    priors = torch.from_numpy(np.array(make_priors(SMALL.size, SMALL.size)))
+    positive, _, _ = match(priors, torch.from_numpy(target.astype(np.float32)))
+    assert not positive.any()
+    # A face-free picture adds its hardest background anchors to the loss, and nothing else.
+    face = augmented(load_examples(nicu)[0], SMALL, rng)
+    net = load_retinaface(str(resolve("retinaface_mobilenet0.25"))).eval()
+    from neopain.faces.detector_training import batch_tensors
+
+    with torch.no_grad():
+        images, targets = batch_tensors([face[0], image], [face[1], target])
+        both = float(multibox_loss(net.heads(images), targets, priors))
+        alone = float(multibox_loss(net.heads(images[:1]), targets[:1], priors))
+    assert np.isfinite(both) and both >= alone

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neopain.faces.detector_tune import Example, TuneConfig, augmented
+from neopain.faces.detector_tune import Example, TuneConfig, augmented, epoch_pool
 from neopain.faces.priors import MEAN_BGR, VARIANCE, make_priors
 
 MATCH_IOU = 0.35
 NEGATIVES_PER_POSITIVE = 7
 LOC_WEIGHT = 2.0
+FACE_FREE_ANCHORS = 64  # the hardest background anchors learnt from a picture without a face
 
 
 def batch_tensors(images: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,6 +43,9 @@ def _iou(boxes: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
 
 def match(priors: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For one face: (positive anchors (N,) bool, box offsets (N, 4), landmark offsets (N, 10)) to learn."""
+    if torch.isnan(target).any():  # a picture without a face: every anchor is background
+        none = torch.zeros(len(priors), dtype=torch.bool)
+        return none, torch.zeros(len(priors), 4), torch.zeros(len(priors), 10)
     box, points = target[:4], target[4:].reshape(5, 2)
     overlap = _iou(_corners(priors), box)
     positive = overlap >= MATCH_IOU
@@ -68,7 +72,8 @@ def multibox_loss(
     mined = scores.detach().masked_fill(positive, 0.0)
     keep = positive.clone()
     for row in range(len(targets)):
-        wanted = min(int(positive[row].sum()) * NEGATIVES_PER_POSITIVE, mined.shape[1] - 1)
+        found = int(positive[row].sum())
+        wanted = min(found * NEGATIVES_PER_POSITIVE if found else FACE_FREE_ANCHORS, mined.shape[1] - 1)
         keep[row, mined[row].topk(wanted).indices] = True
     return (LOC_WEIGHT * loss_loc + scores[keep].sum() + loss_landm) / n_pos
 
@@ -85,21 +90,24 @@ def tune(
     examples: Sequence[Example],
     config: TuneConfig,
     progress: Callable[[int, float], None] | None = None,
+    negatives: Sequence[Example] = (),
 ) -> list[float]:
-    """Fine-tune ``net`` in place; returns the mean loss of each epoch."""
+    """Fine-tune ``net`` in place on ``examples`` and face-free ``negatives``; the mean loss of each epoch."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     priors = torch.from_numpy(np.array(make_priors(config.size, config.size)))
     optimiser = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9, weight_decay=5e-4)
-    steps = config.epochs * math.ceil(len(examples) / config.batch_size)
+    pictures = [*examples, *negatives]
+    pool = epoch_pool(len(examples), len(negatives))
+    steps = config.epochs * math.ceil(len(pool) / config.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=steps, pct_start=0.1)
     losses: list[float] = []
     for epoch in range(config.epochs):
         net.train()
         _frozen_norms(net)
-        order, total = rng.permutation(len(examples)), 0.0
+        order, total = rng.permutation(pool), 0.0
         for start in range(0, len(order), config.batch_size):
-            drawn = [augmented(examples[i], config, rng) for i in order[start : start + config.batch_size]]
+            drawn = [augmented(pictures[i], config, rng) for i in order[start : start + config.batch_size]]
             images, targets = batch_tensors([d[0] for d in drawn], [d[1] for d in drawn])
             loss = multibox_loss(net.heads(images), targets, priors)
             optimiser.zero_grad()
@@ -107,7 +115,7 @@ def tune(
             optimiser.step()
             schedule.step()
             total += float(loss.detach()) * len(drawn)
-        losses.append(total / len(examples))
+        losses.append(total / len(pool))
         if progress is not None:
             progress(epoch + 1, losses[-1])
     return losses
