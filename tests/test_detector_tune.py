@@ -148,9 +148,9 @@ def test_a_detector_name_or_file_that_is_none_is_refused_by_name(nicu: Path, tmp
 def test_face_free_photographs_are_learnt_as_background_only(nicu: Path) -> None:
     negatives = face_free_examples()
     assert len(negatives) == len(FACE_FREE_PHOTOS) and all(e.box is None for e in negatives)
-    pool = epoch_pool(30, len(negatives))
+    pool = epoch_pool(30, len(negatives), 0.25)
     assert pool[:30] == list(range(30)) and len(pool) == 40 and set(pool[30:]) <= set(range(30, 44))
-    assert epoch_pool(30, 0) == list(range(30))
+    assert len(epoch_pool(30, len(negatives), 0.5)) == 60 and epoch_pool(30, 0, 0.5) == list(range(30))
     rng = np.random.default_rng(5)
     image, target = augmented(negatives[0], SMALL, rng)
     assert image.shape == (SMALL.size, SMALL.size, 3) and np.isnan(target).all()
@@ -167,3 +167,13 @@ def test_face_free_photographs_are_learnt_as_background_only(nicu: Path) -> None
         both = float(multibox_loss(net.heads(images), targets, priors))
         alone = float(multibox_loss(net.heads(images[:1]), targets[:1], priors))
     assert np.isfinite(both) and both >= alone
+
+
+def test_tuning_settings_out_of_range_are_refused_by_name(nicu: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="negative_share"):
+        TuneConfig(negative_share=1.0)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        TuneConfig(size=100)
+    result = CliRunner().invoke(app, ["faces", "tune-detector", str(nicu), "--out", str(tmp_path / "d"),
+                                      "--negative-share", "-0.1"])
+    assert result.exit_code != 0 and "negative_share" in result.output and not (tmp_path / "d").exists()

@@ -98,7 +98,7 @@ def tune(
     priors = torch.from_numpy(np.array(make_priors(config.size, config.size)))
     optimiser = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9, weight_decay=5e-4)
     pictures = [*examples, *negatives]
-    pool = epoch_pool(len(examples), len(negatives))
+    pool = epoch_pool(len(examples), len(negatives), config.negative_share)
     steps = config.epochs * math.ceil(len(pool) / config.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=steps, pct_start=0.1)
     losses: list[float] = []
