@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neopain.core.atomic import atomic_path
 from neopain.faces.detector_tune import Example, TuneConfig, augmented, epoch_pool
 from neopain.faces.priors import MEAN_BGR, VARIANCE, make_priors
 
@@ -60,7 +61,7 @@ def match(priors: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, tor
 def multibox_loss(
     outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor], targets: torch.Tensor, priors: torch.Tensor
 ) -> torch.Tensor:
-    """The original RetinaFace loss for one face per image: box, landmarks, and hard-mined scores."""
+    """The original RetinaFace loss, one face or none per image: box, landmarks, and hard-mined scores."""
     loc, logits, landms = outputs
     matched = [match(priors, t) for t in targets]
     positive = torch.stack([m[0] for m in matched])
@@ -125,8 +126,8 @@ def save_tuned(net: torch.nn.Module, config: TuneConfig, manifest: Path, out: Pa
     """The checkpoint (``load_retinaface`` reads it) beside the ONNX file the bedside serves."""
     out.mkdir(parents=True, exist_ok=True)
     record = {"tuned_on": str(manifest), **asdict(config)}
-    checkpoint = out / "detector.pth"
-    torch.save({"state_dict": net.state_dict(), "neopain": record}, checkpoint)
+    with atomic_path(out / "detector.pth") as checkpoint:
+        torch.save({"state_dict": net.state_dict(), "neopain": record}, checkpoint)
     from neopain.faces.retinaface import export_net_onnx
 
     metadata = {f"neopain.detector.{key}": str(value) for key, value in record.items()}
