@@ -17,7 +17,13 @@ from neopain.data import read_manifest, resolve_path, write_manifest
 from neopain.data.synthetic import PRESETS, SynthConfig, generate
 from neopain.export import export_checked
 from neopain.faces import DetectorDataError, create_detector, tune_from_manifest
-from neopain.faces.detector_training import match, multibox_loss, tune
+from neopain.faces.detector_training import (
+    FACE_FREE_ANCHORS,
+    NEGATIVES_PER_POSITIVE,
+    match,
+    multibox_loss,
+    tune,
+)
 from neopain.faces.detector_tune import (
     FACE_FREE_PHOTOS,
     TuneConfig,
@@ -26,6 +32,7 @@ from neopain.faces.detector_tune import (
     face_free_examples,
     load_examples,
     quarter_turn_to_upright,
+    upright_example,
 )
 from neopain.faces.priors import decode_boxes, decode_landmarks, make_priors, preprocess
 from neopain.faces.retinaface_net import load_retinaface
@@ -90,7 +97,7 @@ def test_the_matched_offsets_decode_back_to_the_face() -> None:
     assert np.allclose(points, target[4:].numpy().reshape(5, 2), atol=1e-5)
 
 
-def test_tuning_lowers_the_loss_and_the_onnx_file_finds_the_faces(nicu: Path, tmp_path: Path) -> None:
+def test_tuning_lowers_the_loss_and_the_onnx_file_serves_the_tuned_network(nicu: Path, tmp_path: Path) -> None:
     examples = load_examples(nicu)
     net = load_retinaface(str(resolve("retinaface_mobilenet0.25")))
     before = _loss(net, examples)
@@ -164,9 +171,17 @@ def test_face_free_photographs_are_learnt_as_background_only(nicu: Path) -> None
 
     with torch.no_grad():
         images, targets = batch_tensors([face[0], image], [face[1], target])
-        both = float(multibox_loss(net.heads(images), targets, priors))
-        alone = float(multibox_loss(net.heads(images[:1]), targets[:1], priors))
-    assert np.isfinite(both) and both >= alone
+        outputs = net.heads(images)
+        both = float(multibox_loss(outputs, targets, priors))
+        alone = float(multibox_loss(tuple(o[:1] for o in outputs), targets[:1], priors))
+        background = torch.nn.functional.cross_entropy(outputs[1][1], torch.zeros(len(priors), dtype=torch.long),
+                                                        reduction="none")
+    hardest = float(background.topk(FACE_FREE_ANCHORS).values.sum())
+    positives = int(match(priors, targets[0])[0].sum())
+    weight = FACE_FREE_ANCHORS / NEGATIVES_PER_POSITIVE
+    assert both == pytest.approx((alone * positives + hardest) / (positives + weight), rel=1e-4)
+    only = float(multibox_loss(tuple(o[1:] for o in outputs), targets[1:], priors))
+    assert only == pytest.approx(hardest / weight, rel=1e-4)  # not divided by a lone 1
 
 
 def test_tuning_settings_out_of_range_are_refused_by_name(nicu: Path, tmp_path: Path) -> None:
@@ -177,3 +192,21 @@ def test_tuning_settings_out_of_range_are_refused_by_name(nicu: Path, tmp_path: 
     result = CliRunner().invoke(app, ["faces", "tune-detector", str(nicu), "--out", str(tmp_path / "d"),
                                       "--negative-share", "-0.1"])
     assert result.exit_code != 0 and "negative_share" in result.output and not (tmp_path / "d").exists()
+
+
+def test_an_unreadable_detector_file_is_refused_by_name(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="broken.onnx: not a readable ONNX file"):
+        create_detector(str(broken))
+
+
+def test_a_large_photograph_is_shrunk_once_with_its_face(nicu: Path) -> None:
+    sample = read_manifest(nicu)[0]
+    image = read_image(resolve_path(nicu, sample.path))
+    big = np.kron(image, np.ones((4, 4, 1), np.uint8))  # the same picture at 4x, as a phone's photograph
+    scaled = sample.with_(box=tuple(v * 4 for v in sample.box), landmarks=tuple(v * 4 for v in sample.landmarks))
+    small, plain = upright_example(big, scaled, side=SMALL.size), upright_example(image, sample)
+    assert max(small.box[2:]) <= SMALL.size + 1 and small.image.shape[0] < big.shape[0]
+    ratio = small.box[2] / plain.box[2]
+    assert np.allclose(small.landmarks, plain.landmarks * ratio, atol=2.5)

@@ -131,7 +131,7 @@ def tune_detector(
     """Fine-tune RetinaFace MobileNet-0.25 on the manifest's faces; serve the .onnx as --detector FILE."""
     with user_errors(ValueError):
         config = TuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, negative_share=negative_share)
-    with user_errors(ManifestError, WeightsError, ImageError, DetectorDataError, OSError):
+    with user_errors(ManifestError, WeightsError, ImageError, DetectorDataError, OSError, ImportError):
         path = tune_from_manifest(
             manifest, out, config, progress=lambda epoch, loss: console.print(f"epoch {epoch}: loss {loss:.4f}")
         )

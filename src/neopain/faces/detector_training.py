@@ -66,7 +66,10 @@ def multibox_loss(
     matched = [match(priors, t) for t in targets]
     positive = torch.stack([m[0] for m in matched])
     loc_target, landm_target = torch.stack([m[1] for m in matched]), torch.stack([m[2] for m in matched])
-    n_pos = positive.sum().clamp(min=1)
+    # A face-free picture's mined anchors weigh as a face's would (64 negatives ~ 9 positives' worth), so a
+    # batch drawn all from face-free pictures is not divided by a lone 1.
+    face_free = sum(1 for row in positive if not row.any())
+    n_pos = positive.sum() + face_free * FACE_FREE_ANCHORS / NEGATIVES_PER_POSITIVE
     loss_loc = F.smooth_l1_loss(loc[positive], loc_target[positive], reduction="sum")
     loss_landm = F.smooth_l1_loss(landms[positive], landm_target[positive], reduction="sum")
     scores = F.cross_entropy(logits.reshape(-1, 2), positive.reshape(-1).long(), reduction="none").view_as(positive)

@@ -81,22 +81,36 @@ def quarter_turn_to_upright(landmarks: np.ndarray) -> int:
     return int(-round(roll / 90.0) * 90) % 360
 
 
-def upright_example(image: np.ndarray, sample: Sample) -> Example:
-    """The picture turned so that its face is within 45 degrees of upright."""
+def upright_example(image: np.ndarray, sample: Sample, side: int | None = None) -> Example:
+    """The picture turned so that its face is within 45 degrees of upright, and shrunk (area-averaged) so that
+    the face is at most ``side`` pixels across: no draw enlarges it past that, and a phone's 12 MP photograph
+    need not stay in memory whole."""
     assert sample.box is not None and sample.landmarks is not None
     face = Face(*sample.box, score=1.0, landmarks=np.asarray(sample.landmarks))
     degrees = quarter_turn_to_upright(face.landmarks)
     height, width = image.shape[:2]
-    turned = turn_face(face, degrees, width, height)
-    return Example(turn_image(image, degrees), turned.box, np.asarray(turned.landmarks, np.float64))
+    turned, image = turn_face(face, degrees, width, height), turn_image(image, degrees)
+    box, points = np.array(turned.box, np.float64), np.asarray(turned.landmarks, np.float64)
+    if side is not None and max(box[2:]) > side:
+        image, (sx, sy) = _shrunk(image, side / max(box[2:]))
+        box, points = box * (sx, sy, sx, sy), points * (sx, sy)
+    return Example(image, (float(box[0]), float(box[1]), float(box[2]), float(box[3])), points)
 
 
-def load_examples(manifest: Path) -> list[Example]:
-    """Every row with a box and landmarks, upright; a clear error when there is none."""
+def _shrunk(image: np.ndarray, scale: float) -> tuple[np.ndarray, tuple[float, float]]:
+    """``image`` area-averaged by about ``scale``, and the exact (x, y) scales its rounded size gives."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), (size[0] / width, size[1] / height)
+
+
+def load_examples(manifest: Path, side: int | None = None) -> list[Example]:
+    """Every row with a box and landmarks, upright; a clear error when there is none. One face per picture:
+    a manifest names each picture once (``read_manifest`` refuses a repeated path)."""
     samples = [s for s in read_manifest(manifest) if s.box is not None and s.landmarks is not None]
     if not samples:
         raise DetectorDataError(f"{manifest}: no row has a face box and the five landmarks (box_*, lm_* columns)")
-    return [upright_example(read_image(resolve_path(manifest, s.path)), s) for s in samples]
+    return [upright_example(read_image(resolve_path(manifest, s.path)), s, side) for s in samples]
 
 
 def face_free_examples() -> list[Example]:
@@ -135,19 +149,25 @@ def augmented(example: Example, config: TuneConfig, rng: np.random.Generator) ->
         image = image[:, ::-1] if rng.random() < 0.5 else image
         return _jittered(image, rng), np.full(14, np.nan)
     x, y, w, h = example.box
-    scale = rng.uniform(config.face_min, config.face_max) * size / max(w, h)
+    source, scales = example.image, (1.0, 1.0)
+    wanted = rng.uniform(config.face_min, config.face_max) * size / max(w, h)
+    if wanted < 1:  # warpAffine interpolates linearly whatever it is told: shrink by area first
+        source, scales = _shrunk(source, wanted)
+    sx, sy = (scales[0], scales[1]) if wanted < 1 else (wanted, wanted)
     # The face lands anywhere it fits whole (centred when it cannot).
-    left, top = (rng.uniform(min(size - side * scale, 0.0) / 2, max(size - side * scale, 0.0)) for side in (w, h))
-    affine = np.array([[scale, 0.0, left - x * scale], [0.0, scale, top - y * scale]])
+    left, top = (rng.uniform(min(size - side, 0.0) / 2, max(size - side, 0.0)) for side in (w * sx, h * sy))
+    shift = np.array([left - x * sx, top - y * sy])
+    warp = np.array([[1.0 if wanted < 1 else sx, 0.0, shift[0]], [0.0, 1.0 if wanted < 1 else sy, shift[1]]])
     fill = tuple(float(v) for v in rng.uniform(40, 200, 3))
-    image = cv2.warpAffine(example.image, affine, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=fill)  # fmt: skip
-    corners = np.array([[x, y], [x + w, y + h]]) * scale + affine[:, 2]
-    points = example.landmarks * scale + affine[:, 2]
+    image = cv2.warpAffine(source, warp, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=fill)
+    corners = np.array([[x, y], [x + w, y + h]]) * (sx, sy) + shift
+    points = example.landmarks * (sx, sy) + shift
     if rng.random() < 0.5:
         image = image[:, ::-1]
+        # Box corners lie on pixel edges, landmarks on pixel centres (column x goes to size - 1 - x).
         corners = np.array([[size - corners[1, 0], corners[0, 1]], [size - corners[0, 0], corners[1, 1]]])
-        points = np.stack([size - points[:, 0], points[:, 1]], axis=1)[_MIRRORED]
+        points = np.stack([size - 1 - points[:, 0], points[:, 1]], axis=1)[_MIRRORED]
     return _jittered(image, rng), np.concatenate([corners.ravel(), points.ravel()]) / size
 
 
@@ -161,10 +181,15 @@ def tune_from_manifest(
 ) -> Path:
     """Fine-tune the original checkpoint on the manifest's faces; returns the ONNX file written in ``out``."""
     from neopain.core.weights import resolve
-    from neopain.faces.detector_training import save_tuned, tune
-    from neopain.faces.retinaface_net import load_retinaface
 
-    examples = load_examples(manifest)
+    try:
+        from neopain.faces.detector_training import save_tuned, tune
+        from neopain.faces.retinaface_net import load_retinaface
+
+        negatives = face_free_examples()
+    except ImportError as exc:
+        raise ImportError(f"tuning a detector needs neopain[train] (torch, onnx, scikit-image): {exc}") from exc
+    examples = load_examples(manifest, side=config.size)
     net = load_retinaface(str(resolve("retinaface_mobilenet0.25")))
-    tune(net, examples, config, progress, negatives=face_free_examples())
+    tune(net, examples, config, progress, negatives=negatives)
     return save_tuned(net, config, manifest, out)

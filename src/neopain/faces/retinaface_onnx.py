@@ -66,7 +66,10 @@ class RetinaFaceOnnxDetector(FaceDetector):
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
-        self._session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own errors: a truncated file, not ONNX at all
+            raise ValueError(f"{self.onnx_path}: not a readable ONNX file ({exc})") from exc
         self._input = self._session.get_inputs()[0].name
         outputs = tuple(o.name for o in self._session.get_outputs())
         if outputs != ("loc", "conf", "landms"):
