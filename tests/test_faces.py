@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from math import ceil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -77,26 +78,53 @@ def test_no_face_in_a_blank_image(detectors: dict) -> None:
     assert all(detectors[name].detect(blank) == [] for name in detectors)
 
 
-def test_yunet_kept_networks_answer_as_a_fresh_one(astronaut: np.ndarray) -> None:
-    """One network per padded input shape: every size, in any order, gets the faces a new network finds."""
-    from neopain.faces import yunet
+def _opencv_yunet(image: np.ndarray) -> np.ndarray:
+    """OpenCV's own YuNet (the reference our ONNX Runtime port is held to): rows of box, points, score."""
+    from neopain.core.weights import resolve
 
-    kept = yunet.YuNetDetector(max_side=None)
-    sizes = [(160, 120), (120, 160), (320, 240), (150, 118), (240, 320), (333, 250), (160, 120), (512, 512)]
-    for width, height in sizes:
-        image = cv2.resize(astronaut, (width, height), interpolation=cv2.INTER_AREA)
-        fresh = yunet.YuNetDetector(max_side=None).detect(image)
-        again = kept.detect(image)
-        assert len(again) == len(fresh) >= (1 if min(width, height) >= 240 else 0)
-        for a, b in zip(again, fresh, strict=True):
-            np.testing.assert_allclose(a.box, b.box, atol=1e-4)
-            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-4)
-            assert a.score == pytest.approx(b.score, abs=1e-5)
-    padded = {yunet.padded_shape(w, h) for w, h in sizes}
-    assert set(kept._nets) == padded | {yunet.padded_shape(320, 320)}
-    for width in range(32, 32 * (yunet.NETS_KEPT + 4), 32):
-        kept.detect(np.full((64, width, 3), 127, np.uint8))
-    assert len(kept._nets) == yunet.NETS_KEPT
+    height, width = image.shape[:2]
+    net = cv2.FaceDetectorYN.create(str(resolve("yunet")), "", (width, height), 0.6, 0.3, 50)
+    rows = net.detect(image)[1]
+    return np.zeros((0, 15), np.float32) if rows is None else rows[np.argsort(-rows[:, 14], kind="stable")]
+
+
+def test_yunet_on_onnx_runtime_finds_what_opencv_finds(astronaut: np.ndarray) -> None:
+    """Every size (odd ones padded to 32), one face and several: the same faces, points and scores."""
+    from neopain.faces.yunet import YuNetDetector
+
+    detector = YuNetDetector(max_side=None)
+    pair = np.concatenate([cv2.resize(astronaut, (200, 200)), cv2.resize(astronaut, (160, 200))[:, ::-1]], axis=1)
+    images = [cv2.resize(astronaut, size, interpolation=cv2.INTER_AREA)
+              for size in [(160, 120), (120, 160), (320, 240), (150, 118), (333, 250), (512, 512), (640, 480)]]
+    found = 0
+    for image in [*images, np.ascontiguousarray(pair), np.full((96, 128, 3), 127, np.uint8)]:
+        expected = _opencv_yunet(image)
+        faces = detector.detect(image)
+        assert len(faces) == len(expected)
+        for face, row in zip(faces, expected, strict=True):
+            np.testing.assert_allclose(face.box, row[:4], atol=0.05)
+            np.testing.assert_allclose(np.asarray(face.landmarks).reshape(-1), row[4:14], atol=0.05)
+            assert face.score == pytest.approx(float(row[14]), abs=1e-4)
+        found += len(faces)
+    assert found >= 8  # the pair's two faces and the astronaut at 240 px and up
+
+
+def test_yunet_refuses_a_file_that_is_not_yunet(tmp_path: Path) -> None:
+    from neopain.faces.yunet import any_size_model
+
+    broken = tmp_path / "yunet.onnx"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="yunet.onnx: not a readable ONNX file"):
+        any_size_model(broken)
+    import onnx
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])
+    other = helper.make_model(helper.make_graph([helper.make_node("Identity", ["input"], ["out"])], "other",
+                                                [value], [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)]))
+    onnx.save(other, tmp_path / "other.onnx")
+    with pytest.raises(ValueError, match="other.onnx: not a YuNet detector"):
+        any_size_model(tmp_path / "other.onnx")
 
 
 def test_torch_and_onnx_retinaface_agree(detectors: dict, astronaut: np.ndarray) -> None:
