@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from neopain.app.core.saving import saved_indices
+from neopain.app.services import frames
 from neopain.app.models import Assessment, AuditEvent, Baby, Record, UserSession, utcnow
 
 
@@ -159,8 +160,15 @@ def test_a_retried_frame_is_saved_once(scripted_app, users) -> None:  # type: ig
     quiet = frame_id()
     assert not post_frame(nurse, assessment, token, scripted_frame("pain"), quiet).json()["saved"]
     assert post_frame(nurse, assessment, token, scripted_frame("no_pain"), frame_id()).json()["saved"]
+    predictor = scripted_app.state.neopain.predictor.get()
+    calls = predictor.calls
     retry = post_frame(nurse, assessment, token, scripted_frame("pain"), quiet).json()
     assert retry["replay"] and not retry["saved"] and retry["label"] == "pain"
+    assert predictor.calls == calls  # answered as the first time, not assessed again
+    frames._unsaved_answers.clear()  # as in another server process, or one restarted since
+    again = post_frame(nurse, assessment, token, scripted_frame("pain"), quiet).json()
+    assert again["replay"] and not again["saved"] and again["label"] == "pain"
+    assert predictor.calls == calls + 1
     assert [r.label for r in records_of(scripted_app, assessment)] == ["pain", "no_pain"]
     with scripted_app.state.neopain.sessions() as db:
         row = db.scalars(select(Assessment).where(Assessment.public_id == assessment)).one()

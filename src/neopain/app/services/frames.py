@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,11 @@ _locks_guard = threading.Lock()
 
 # How many unsaved frame ids an assessment remembers: at 2 frames/s, a retry within 30 s finds its frame.
 UNSAVED_KEPT = 64
+# The answers this process gave to frames it did not save, so that a phone's retry of one is answered
+# without assessing the frame again (a tenth of a camera's frames are retries). Another process, or one
+# restarted since, assesses the retry again and the saving rule still counts it once.
+ANSWERS_KEPT = 4096
+_unsaved_answers: OrderedDict[tuple[int, str], FramePublic] = OrderedDict()
 
 
 class FrameConflict(Exception):
@@ -117,12 +122,29 @@ def process_frame(
         return replay_of(earlier)
     if client_token != assessment.client_token:
         raise FrameConflict("this assessment continues in another tab or window; this one has stopped")
+    answered = _answer_given(assessment.id, frame_id)
+    if answered is not None:
+        return answered
     try:
         result = predictor.assess(data, stream=f"assessment-{assessment.id}")
     except ImageError as exc:
         raise UploadError(422, "the frame cannot be decoded as an image") from exc
     with _lock_for(assessment.id):
         return _apply_saving_rule(db, assessment.id, user, data, suffix, frame_id, result, images)
+
+
+def _answer_given(assessment_id: int, frame_id: str) -> FramePublic | None:
+    """The "not saved" answer this process gave to this frame, as a retry gets it (None: not given here)."""
+    with _locks_guard:
+        answer = _unsaved_answers.get((assessment_id, frame_id))
+    return None if answer is None else answer.model_copy(update={"replay": True})
+
+
+def _remember_answer(assessment_id: int, answer: FramePublic) -> None:
+    with _locks_guard:
+        _unsaved_answers[(assessment_id, answer.frame_id)] = answer
+        while len(_unsaved_answers) > ANSWERS_KEPT:
+            _unsaved_answers.popitem(last=False)
 
 
 def _apply_saving_rule(
@@ -167,6 +189,8 @@ def _apply_saving_rule(
         db.flush()
         answer = _public(frame_id, result, record)
         db.commit()
+        if record is None:
+            _remember_answer(assessment_id, answer)
     except IntegrityError:
         # Same frame id committed by another process in between: drop our file, answer with theirs.
         db.rollback()
