@@ -13,7 +13,7 @@ Each row: file size; the classifier alone (one preprocessed crop, batch 1); end 
 bedside path (decode + detect + crop + gates + classify, ``neopain.inference.Predictor``) for a camera
 (consecutive frames of one face: the face followed) and for stills (unrelated frames: every quarter turn
 looked at); agreement with PyTorch float (P(pain) and the label) and pain AUC on held-out synthetic faces.
-``research_pipeline`` adds the whole path as a research script runs it: Pillow decode, the detector on the
+``research_pipeline`` adds the whole path as a research script runs it: Pillow decode, OpenCV's YuNet on the
 whole upright frame every frame, PyTorch eager. Ratios: ours over each peer (below 1: ours is faster).
 
     PYTHONPATH=src python bench/peers.py --out bench/peers.json [--models mobilenet_v2,vggface16]
@@ -47,7 +47,7 @@ from neopain.evaluate import roc_auc
 from neopain.export.cpu import cpu_summary
 from neopain.export.quant import quantize
 from neopain.export.to_onnx import export_checked
-from neopain.faces import CropSettings, choose_face, create_detector, crop_with
+from neopain.faces import CropSettings, Face, choose_face, crop_with
 from neopain.inference import Predictor
 from neopain.inference.model import softmax
 from neopain.pixels.preprocess import preprocess_batch
@@ -84,16 +84,21 @@ def agreement(runtime, reference: np.ndarray, batch: np.ndarray, labels: np.ndar
 
 
 def research_pipeline(runtime, settings: CropSettings, config, frames: list[bytes]) -> dict[str, float]:
-    """The whole path as a research script writes it: Pillow decode, YuNet on the whole upright frame
-    every frame, the crop, PyTorch eager."""
+    """The whole path as a research script writes it: Pillow decode, OpenCV's own YuNet
+    (``cv2.FaceDetectorYN``) on the whole upright frame every frame, the crop, PyTorch eager."""
     import cv2
     from PIL import Image
 
-    detector = create_detector("yunet")
+    from neopain.core.weights import resolve
+
+    yunet = cv2.FaceDetectorYN.create(str(resolve("yunet")), "", (320, 320), 0.6, 0.3, 50)
 
     def one(data: bytes) -> None:
         image = cv2.cvtColor(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), cv2.COLOR_RGB2BGR)
-        face = choose_face(detector.detect(image))
+        yunet.setInputSize((image.shape[1], image.shape[0]))
+        rows = yunet.detect(image)[1]
+        faces = [] if rows is None else [Face(*map(float, r[:4]), score=float(r[14]), landmarks=r[4:14]) for r in rows]
+        face = choose_face(faces)
         if face is not None:
             runtime.logits(preprocess_batch([crop_with(image, face, settings)[0]], config))
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from neopain.app.core.saving import saved_indices
-from neopain.app.services import frames
 from neopain.app.models import Assessment, AuditEvent, Baby, Record, UserSession, utcnow
+from neopain.app.services import frames
 
 
 def frame_id() -> str:
