@@ -107,6 +107,7 @@ def test_yunet_on_onnx_runtime_finds_what_opencv_finds(astronaut: np.ndarray) ->
             assert face.score == pytest.approx(float(row[14]), abs=1e-4)
         found += len(faces)
     assert found >= 8  # the pair's two faces and the astronaut at 240 px and up
+    assert detector.detect(np.zeros((0, 64, 3), np.uint8)) == [] == detector.detect(np.zeros((48, 0, 3), np.uint8))
 
 
 def test_yunet_refuses_a_file_that_is_not_yunet(tmp_path: Path) -> None:

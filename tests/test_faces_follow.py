@@ -94,6 +94,13 @@ def test_a_face_that_jumps_away_is_searched_for_again(yunet, frame) -> None:
     assert faces and faces[0].iou(RotatingDetector(yunet).detect(jumped)[0]) > 0.8
 
 
+def test_a_smaller_frame_than_the_last_one_is_searched_not_refused(yunet, frame) -> None:
+    """The camera's next frame is smaller than the face's last window reaches: no empty window is looked at."""
+    follow = RotatingDetector(yunet, mode="follow", search_sides=SEARCH)
+    assert follow.detect(frame)
+    assert follow.detect(np.ascontiguousarray(frame[:60, :120])) == []  # the face was below and right of this
+
+
 def test_a_face_hidden_for_a_frame_is_found_again_in_its_window(yunet, frame) -> None:
     counting = Counting(yunet)
     follow = RotatingDetector(counting, mode="follow", search_sides=SEARCH)

@@ -293,6 +293,8 @@ class RotatingDetector(FaceDetector):
         shrunk so the face is at most ``LOOK_FACE_PX`` large; in the image's pixels, best score first."""
         height, width = image_bgr.shape[:2]
         x0, y0, x1, y1 = follow_window(face, width, height)
+        if x1 <= x0 or y1 <= y0:
+            return []  # the face was outside this frame (a frame of another size than the last)
         factor = min(1.0, LOOK_FACE_PX / max(face.w, face.h, 1.0))
         window = image_bgr[y0:y1, x0:x1]
         window = shrunk(window, factor) if factor < 1.0 else window

@@ -114,6 +114,8 @@ class YuNetDetector(FaceDetector):
     def raw_rows(self, image_bgr: np.ndarray) -> np.ndarray:
         """Every anchor's row above the score threshold, before NMS, in the image's pixels."""
         height, width = image_bgr.shape[:2]
+        if width == 0 or height == 0:
+            return np.zeros((0, 15))  # no pixels, no face (the network would refuse the empty input)
         pad_w, pad_h = padded_shape(width, height)
         blob = np.zeros((1, 3, pad_h, pad_w), np.float32)
         blob[0, :, :height, :width] = image_bgr.transpose(2, 0, 1)
