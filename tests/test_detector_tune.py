@@ -192,6 +192,9 @@ def test_tuning_settings_out_of_range_are_refused_by_name(nicu: Path, tmp_path: 
     result = CliRunner().invoke(app, ["faces", "tune-detector", str(nicu), "--out", str(tmp_path / "d"),
                                       "--negative-share", "-0.1"])
     assert result.exit_code != 0 and "negative_share" in result.output and not (tmp_path / "d").exists()
+    result = CliRunner().invoke(app, ["faces", "tune-detector", str(nicu), "--out", str(tmp_path / "d"),
+                                      "--size", "100"])
+    assert result.exit_code != 0 and "multiple of 32" in result.output and not (tmp_path / "d").exists()
 
 
 def test_an_unreadable_detector_file_is_refused_by_name(tmp_path: Path) -> None:
@@ -199,6 +202,10 @@ def test_an_unreadable_detector_file_is_refused_by_name(tmp_path: Path) -> None:
     broken.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="broken.onnx: not a readable ONNX file"):
         create_detector(str(broken))
+    shouting = tmp_path / "BROKEN.ONNX"  # an upper-case suffix is a file too, not an unknown detector name
+    shouting.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="BROKEN.ONNX: not a readable ONNX file"):
+        create_detector(str(shouting))
 
 
 def test_a_large_photograph_is_shrunk_once_with_its_face(nicu: Path) -> None:

@@ -124,13 +124,17 @@ def tune_detector(
     batch_size: Annotated[int, typer.Option(min=1, max=256)] = TuneConfig.batch_size,
     lr: Annotated[float, typer.Option(min=1e-6, max=1.0)] = TuneConfig.lr,
     seed: Annotated[int, typer.Option()] = TuneConfig.seed,
+    size: Annotated[int, typer.Option(
+        help="side of the square training input, a multiple of 32 (the bedside looks at 160-320 px copies)",
+    )] = TuneConfig.size,
     negative_share: Annotated[float, typer.Option(
         help="share of each epoch's pictures drawn from face-free photographs (what stays background)",
     )] = TuneConfig.negative_share,
 ) -> None:
     """Fine-tune RetinaFace MobileNet-0.25 on the manifest's faces; serve the .onnx as --detector FILE."""
     with user_errors(ValueError):
-        config = TuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, negative_share=negative_share)
+        config = TuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, size=size,
+                            negative_share=negative_share)
     with user_errors(ManifestError, WeightsError, ImageError, DetectorDataError, OSError, ImportError):
         path = tune_from_manifest(
             manifest, out, config, progress=lambda epoch, loss: console.print(f"epoch {epoch}: loss {loss:.4f}")

@@ -226,7 +226,7 @@ def register_detector(name: str, target: str) -> None:
 def create_detector(name: str, **kwargs: Any) -> FaceDetector:
     """Build a detector by name ("yunet", "retinaface", "retinaface-onnx", "box"), or from the path of a
     RetinaFace ONNX file (one ``neopain faces tune-detector`` wrote)."""
-    if name.endswith(".onnx"):
+    if name.lower().endswith(".onnx"):  # DETECTOR.ONNX (a Windows share) is a file too
         kwargs = {"onnx_path": name, **kwargs}
         name = "retinaface-onnx"
     if name not in _BACKENDS:
