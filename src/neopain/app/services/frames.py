@@ -142,7 +142,8 @@ def _answer_given(assessment_id: int, frame_id: str) -> FramePublic | None:
 
 def _remember_answer(assessment_id: int, answer: FramePublic) -> None:
     with _locks_guard:
-        _unsaved_answers[(assessment_id, answer.frame_id)] = answer
+        # A copy: the route adds the observation's progress to the answer it returns, not to this one.
+        _unsaved_answers[(assessment_id, answer.frame_id)] = answer.model_copy()
         while len(_unsaved_answers) > ANSWERS_KEPT:
             _unsaved_answers.popitem(last=False)
 
