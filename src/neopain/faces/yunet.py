@@ -125,9 +125,10 @@ class YuNetDetector(FaceDetector):
 
     def _detect(self, image_bgr: np.ndarray) -> list[Face]:
         rows = self.raw_rows(image_bgr)
-        if rows.shape[0] == 0:
-            return []
-        kept = cv2.dnn.NMSBoxes(rows[:, :4].tolist(), rows[:, 14].tolist(), self.score_threshold,
-                                self.nms_threshold, top_k=self.top_k)
-        rows = rows[np.asarray(kept, dtype=np.int64).reshape(-1)].astype(np.float32)
+        if rows.shape[0] > 1:  # as OpenCV: NMS on the boxes truncated to whole pixels, none for one row
+            boxes = np.trunc(rows[:, :4]).astype(np.int64).tolist()
+            kept = cv2.dnn.NMSBoxes(boxes, rows[:, 14].tolist(), self.score_threshold, self.nms_threshold,
+                                    top_k=self.top_k)
+            rows = rows[np.asarray(kept, dtype=np.int64).reshape(-1)]
+        rows = rows.astype(np.float32)
         return [Face(*map(float, row[:4]), score=float(row[14]), landmarks=row[4:14].copy()) for row in rows]
