@@ -106,6 +106,7 @@ class YuNetDetector(FaceDetector):
         model = any_size_model(self.weights_path)
         self._small = _session(model, 1)
         self._large = self._small if threads <= 1 else _session(model, threads)
+        self._input = self._small.get_inputs()[0].name
 
     @property
     def signature(self) -> str:
@@ -120,7 +121,7 @@ class YuNetDetector(FaceDetector):
         blob = np.zeros((1, 3, pad_h, pad_w), np.float32)
         blob[0, :, :height, :width] = image_bgr.transpose(2, 0, 1)
         session = self._small if pad_w * pad_h <= ONE_THREAD_PIXELS else self._large
-        outputs = dict(zip(OUTPUTS, session.run(OUTPUTS, {"input": blob}), strict=True))
+        outputs = dict(zip(OUTPUTS, session.run(OUTPUTS, {self._input: blob}), strict=True))
         return decode(outputs, pad_w, pad_h, self.score_threshold)
 
     def _detect(self, image_bgr: np.ndarray) -> list[Face]:
