@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from neopain.data import Sample, read_manifest, resolve_path
-from neopain.faces.base import Face
+from neopain.faces.base import Face, shrunk
 from neopain.faces.rotate import turn_face, turn_image
 from neopain.pixels.imageio import read_image
 
@@ -99,9 +99,8 @@ def upright_example(image: np.ndarray, sample: Sample, side: int | None = None) 
 
 def _shrunk(image: np.ndarray, scale: float) -> tuple[np.ndarray, tuple[float, float]]:
     """``image`` area-averaged by about ``scale``, and the exact (x, y) scales its rounded size gives."""
-    height, width = image.shape[:2]
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), (size[0] / width, size[1] / height)
+    small = shrunk(image, scale)
+    return small, (small.shape[1] / image.shape[1], small.shape[0] / image.shape[0])
 
 
 def load_examples(manifest: Path, side: int | None = None) -> list[Example]:

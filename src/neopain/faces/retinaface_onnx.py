@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from neopain.core.config import get_settings
+from neopain.core.onnx_sessions import session_options
 from neopain.core.weights import KNOWN, resolve
 from neopain.faces.base import Face, FaceDetector
 from neopain.faces.priors import PostprocessParams, postprocess, preprocess
@@ -63,11 +64,9 @@ class RetinaFaceOnnxDetector(FaceDetector):
         self.params = PostprocessParams(score_threshold=score_threshold, nms_threshold=nms_threshold)
         self.onnx_path = ensure_onnx(onnx_path, weights)
         self._digest = hashlib.sha256(self.onnx_path.read_bytes()).hexdigest()[:16]
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
         try:
-            self._session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(self.onnx_path), session_options(threads),
+                                                 providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime's own errors: a truncated file, not ONNX at all
             raise ValueError(f"{self.onnx_path}: not a readable ONNX file ({exc})") from exc
         self._input = self._session.get_inputs()[0].name

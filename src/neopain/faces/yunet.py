@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from neopain.core.onnx_sessions import session_options
 from neopain.core.weights import resolve
 from neopain.faces.base import Face, FaceDetector
 
@@ -53,12 +54,7 @@ def any_size_model(path: Path) -> bytes:
 
 
 def _session(model: bytes, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # Idle workers would spin-wait for the next look, taking the core the rest of the frame's work needs.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def decode(outputs: dict[str, np.ndarray], width: int, height: int, score_threshold: float) -> np.ndarray:

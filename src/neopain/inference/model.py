@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from neopain.core.onnx_sessions import session_options
 from neopain.pixels.preprocess import ConfigError, ModelConfig, preprocess_batch
 
 META_CONFIG = "neopain.config"
@@ -37,19 +38,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=1, keepdims=True)
-
-
-def session_options(threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, int(threads))
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # quantised graphs trigger harmless warnings on every load
-    # Idle ORT workers spin-wait by default; on a small CPU they then steal the cores OpenCV's face
-    # detector needs between two inferences. Measured here: end-to-end p50 86 -> 42 ms per frame.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
 
 
 def open_session(path: Path, threads: int) -> Any:
