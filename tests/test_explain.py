@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from neopain.data.synthetic import SynthConfig, identity_for, render_image
 from neopain.explain.ig import BgrModel, IGSettings, explain_crops, make_baseline, positive_map
-from neopain.faces.regions import mask_shares, place_regions, present_regions
+from neopain.faces.regions import mask_shares, place_regions, present_regions, region_masks
 from neopain.models import create_model
 from neopain.scales.nfcs import REGIONS, region_bit
 from neopain.train.checkpoint import CheckpointError, save_checkpoint
@@ -112,6 +112,23 @@ def test_region_outside_the_crop_is_clipped_and_flagged():
     assert layout.visible["mouth"] == pytest.approx(1.0)
     gone = place_regions(LANDMARKS + np.array([0.0, 200.0]), 100)  # the whole face below the crop
     assert gone.visible["brow"] == 0 and not gone.masks["brow"].any() and set(gone.clipped) == set(REGIONS)
+
+
+def test_region_masks_are_those_place_regions_paints():
+    rng = np.random.default_rng(4)
+    for trial in range(60):
+        angle = np.radians(rng.uniform(-60, 60))
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        # Some faces reach past the crop's edges, so clipped regions are compared too.
+        points = (LANDMARKS - 50) @ rot.T * rng.uniform(0.6, 2.5) + 50 + rng.normal(0, 20, 2)
+        layout = place_regions(points, (96, 90))
+        for wanted in (("eyes", "mouth"), ("mouth",), ("chin",), ("brow", "eyes")):
+            masks = region_masks(points, (96, 90), wanted)
+            assert list(masks) == list(wanted)
+            for region in wanted:
+                assert np.array_equal(masks[region], layout.masks[region]), (trial, region)
+    with pytest.raises(ValueError, match="unknown region 'cheeks'"):
+        region_masks(LANDMARKS, 100, ("eyes", "cheeks"))
 
 
 def test_clipped_region_is_flagged_in_the_row(tiny_model):

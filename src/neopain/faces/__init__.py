@@ -41,6 +41,7 @@ _API = {
     "landmarks_in_crop": "regions",
     "mask_shares": "regions",
     "place_regions": "regions",
+    "region_masks": "regions",
     "occluded": "regions",
     "OCCLUSION_SIGMA": "regions",
     "present_regions": "regions",

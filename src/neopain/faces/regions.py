@@ -43,6 +43,7 @@ __all__ = [
     "place_regions",
     "polygon_area",
     "present_regions",
+    "region_masks",
     "region_polygons",
     "region_shares",
     "scale_points",
@@ -190,23 +191,46 @@ def place_regions(
     """Rasterise the regions for crop-pixel ``landmarks`` on a crop of ``size`` (side or (h, w))."""
     height, width = (size, size) if isinstance(size, int) else size
     polygons = region_polygons(landmarks)
-    labels = np.full((height, width), -1, np.int16)
     visible: dict[str, float] = {}
     clipped: dict[str, list[np.ndarray]] = {}
     for region in REGIONS:
         full = sum(polygon_area(p) for p in polygons[region])
-        # Pixel centres sit at integers: the crop covers [-0.5, size - 0.5] in these coordinates.
-        parts = [clip_polygon(p + 0.5, width, height) - 0.5 for p in polygons[region]]
-        clipped[region] = [p for p in parts if len(p) >= 3]
+        clipped[region] = _clipped(polygons[region], width, height)
         inside = sum(polygon_area(p) for p in clipped[region])
         visible[region] = inside / full if full > 0 else 0.0
+    return RegionLayout(_paint(clipped, height, width, REGIONS), visible, source, clipped)
+
+
+def region_masks(landmarks: np.ndarray, size: int | tuple[int, int], regions: Sequence[str]) -> dict[str, np.ndarray]:
+    """The masks of ``regions`` exactly as ``place_regions`` paints them, drawing only those regions and
+    the ones ahead of them in ``PRIORITY`` (the serving path's ward gate needs the eyes and the mouth)."""
+    height, width = (size, size) if isinstance(size, int) else size
+    unknown = sorted(set(regions) - set(PRIORITY))
+    if unknown:
+        raise ValueError(f"unknown region {unknown[0]!r}; the regions are {', '.join(REGIONS)}")
+    needed = PRIORITY[: max(PRIORITY.index(r) for r in regions) + 1] if regions else ()
+    polygons = region_polygons(landmarks)
+    clipped = {region: _clipped(polygons[region], width, height) for region in needed}
+    masks = _paint(clipped, height, width, needed)
+    return {region: masks[region] for region in regions}
+
+
+def _clipped(polygons: list[np.ndarray], width: int, height: int) -> list[np.ndarray]:
+    # Pixel centres sit at integers: the crop covers [-0.5, size - 0.5] in these coordinates.
+    parts = [clip_polygon(p + 0.5, width, height) - 0.5 for p in polygons]
+    return [p for p in parts if len(p) >= 3]
+
+
+def _paint(clipped: Mapping[str, list[np.ndarray]], height: int, width: int, regions: Sequence[str]) -> dict[str, np.ndarray]:
+    """Disjoint masks of ``regions`` (each with every region ahead of it in ``PRIORITY`` among them)."""
+    labels = np.full((height, width), -1, np.int16)
     for region in reversed(PRIORITY):  # the first in PRIORITY paints last and wins overlaps
-        layer = np.zeros((height, width), np.uint8)
-        for poly in clipped[region]:
-            cv2.fillPoly(layer, [np.round(poly * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
-        labels[layer > 0] = REGIONS.index(region)
-    masks = {region: labels == i for i, region in enumerate(REGIONS)}
-    return RegionLayout(masks, visible, source, clipped)
+        if region not in regions:
+            continue
+        for poly in clipped[region]:  # one at a time: fillPoly leaves the overlap of two contours empty
+            cv2.fillPoly(labels, [np.round(poly * 16).astype(np.int32)], REGIONS.index(region),
+                         lineType=cv2.LINE_8, shift=4)
+    return {region: labels == REGIONS.index(region) for region in regions}
 
 
 def canonical_landmarks(box: tuple[float, float, float, float]) -> np.ndarray:

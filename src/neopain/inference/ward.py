@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from neopain.faces import Face, FaceDetector, LandmarkError, place_regions, second_look, skin_polygons
+from neopain.faces import Face, FaceDetector, LandmarkError, region_masks, second_look, skin_polygons
 
 WARD_REASONS = ("phototherapy_light", "infrared", "eyes_hidden", "mouth_covered")
 # The finding each training condition teaches the model to read through.
@@ -97,11 +97,19 @@ class WardReading:
         }
 
 
+def _lab_table() -> np.ndarray:
+    """OpenCV's 8-bit Lab to L in 0-100 and signed a, b, per channel (L runs 0-255, a and b are offset by
+    128): one table lookup, the same float32 values as the arithmetic."""
+    value = np.arange(256, dtype=np.float32)
+    table = np.stack([value * np.float32(100.0 / 255.0), value - np.float32(128.0), value - np.float32(128.0)], -1)
+    return np.ascontiguousarray(table.reshape(1, 256, 3))
+
+
+_LAB_TABLE = _lab_table()
+
+
 def _lab(crop_bgr: np.ndarray) -> np.ndarray:
-    lab = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0  # OpenCV's 8-bit L runs 0-255, a and b are offset by 128
-    lab[..., 1:] -= 128.0
-    return lab
+    return cv2.LUT(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2LAB), _LAB_TABLE)
 
 
 def _polygon_mask(shape: tuple[int, int], polygons: list[np.ndarray]) -> np.ndarray:
@@ -115,17 +123,16 @@ def _covered_shares(lab: np.ndarray, landmarks: np.ndarray, gate: WardGate, grey
     """Share of the eye and mouth regions whose colour is unlike the cheeks' (lightness only when grey)."""
     shape = lab.shape[:2]
     skin = _polygon_mask(shape, skin_polygons(landmarks))
-    layout = place_regions(landmarks, shape)
     channels = lab[..., :1] if grey else lab
     if skin.sum() < 8:
         return {"eyes": 0.0, "mouth": 0.0}
     reference = np.median(channels[skin], axis=0)
-    distance = np.linalg.norm(channels - reference, axis=-1)
     limits = {"eyes": gate.eyes_unlike_skin, "mouth": gate.mouth_unlike_skin}
     shares = {}
-    for region, limit in limits.items():
-        inside = layout.masks[region]
-        shares[region] = float((distance[inside] > limit).mean()) if inside.any() else 0.0
+    for region, inside in region_masks(landmarks, shape, tuple(limits)).items():
+        # Only the region's own pixels: this runs on every served frame.
+        distance = np.linalg.norm(channels[inside] - reference, axis=-1)
+        shares[region] = float((distance > limits[region]).mean()) if distance.size else 0.0
     return shares
 
 
